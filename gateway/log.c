@@ -1,0 +1,103 @@
+/*
+ * log.c - JSON-lines logger on stderr, one write(2) per line.
+ */
+#include "log.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+enum log_level log_level_min = LOG_INFO;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void log_set_level(enum log_level level)
+{
+    log_level_min = level;
+}
+
+bool log_parse_level(const char *s, enum log_level *out)
+{
+    if (util_streq_ci(s, "warning")) {
+        *out = LOG_WARN;
+        return true;
+    }
+    for (size_t i = 0; i < ARRAY_LEN(level_names); i++) {
+        if (util_streq_ci(s, level_names[i])) {
+            *out = (enum log_level)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+void log_json_string(struct strbuf *b, const char *s)
+{
+    if (!s) {
+        strbuf_puts(b, "null");
+        return;
+    }
+    strbuf_putc(b, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': strbuf_puts(b, "\\\""); break;
+        case '\\': strbuf_puts(b, "\\\\"); break;
+        case '\n': strbuf_puts(b, "\\n"); break;
+        case '\r': strbuf_puts(b, "\\r"); break;
+        case '\t': strbuf_puts(b, "\\t"); break;
+        default:
+            if (*p < 0x20 || *p == 0x7f)
+                strbuf_printf(b, "\\u%04x", *p);
+            else
+                strbuf_putc(b, (char)*p);
+        }
+    }
+    strbuf_putc(b, '"');
+}
+
+static void put_field(struct strbuf *b, const struct log_field *f)
+{
+    strbuf_putc(b, ',');
+    log_json_string(b, f->key);
+    strbuf_putc(b, ':');
+    switch (f->type) {
+    case LOG_F_STR: log_json_string(b, f->s); break;
+    case LOG_F_INT: strbuf_printf(b, "%lld", f->i); break;
+    case LOG_F_NUM:
+        if (isfinite(f->d))
+            strbuf_printf(b, "%.3f", f->d);
+        else
+            strbuf_puts(b, "null");
+        break;
+    case LOG_F_BOOL: strbuf_puts(b, f->i ? "true" : "false"); break;
+    case LOG_F_RAW: strbuf_puts(b, f->s ? f->s : "null"); break;
+    case LOG_F_NONE: break;
+    }
+}
+
+void log_emit(enum log_level level, const char *msg, const char *prefix,
+              const struct log_field *fields, size_t n)
+{
+    char ts[40];
+    struct strbuf b = {0};
+    strbuf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":",
+                  util_format_rfc3339(util_now_ms(), ts, sizeof ts), level_names[level]);
+    log_json_string(&b, msg);
+    if (prefix && *prefix) {
+        strbuf_putc(&b, ',');
+        strbuf_puts(&b, prefix);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (fields[i].type != LOG_F_NONE && fields[i].key)
+            put_field(&b, &fields[i]);
+    strbuf_puts(&b, "}\n");
+    size_t off = 0;
+    while (off < b.len) {
+        ssize_t w = write(STDERR_FILENO, b.s + off, b.len - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    strbuf_clear(&b);
+}

@@ -1,0 +1,134 @@
+/*
+ * scim_filter.h - SCIM filters (RFC 7644 section 3.4.2.2) and attribute paths:
+ * parsed into a tree, evaluated in memory against JSON, and compiled into a
+ * parameterised SQL boolean expression over a resource table.
+ *
+ * Pure: no I/O. Values never enter SQL text; they become $n parameters.
+ */
+#ifndef SCIMGATE_SCIM_FILTER_H
+#define SCIMGATE_SCIM_FILTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "scim_error.h"
+#include "scim_schema.h"
+#include "util.h"
+
+/* Inputs longer or deeper than these are refused (400 invalidFilter). */
+#define SCIM_FILTER_MAX_LEN 8192
+#define SCIM_FILTER_MAX_DEPTH 64
+
+enum scim_filter_op {
+    SCIM_OP_EQ,         /* attr eq value */
+    SCIM_OP_NE,         /* attr ne value */
+    SCIM_OP_CO,         /* attr co value (contains) */
+    SCIM_OP_SW,         /* attr sw value (starts with) */
+    SCIM_OP_EW,         /* attr ew value (ends with) */
+    SCIM_OP_PR,         /* attr pr (present: non-null, non-empty) */
+    SCIM_OP_GT,         /* attr gt value */
+    SCIM_OP_GE,         /* attr ge value */
+    SCIM_OP_LT,         /* attr lt value */
+    SCIM_OP_LE,         /* attr le value */
+    SCIM_OP_AND,        /* left and right */
+    SCIM_OP_OR,         /* left or right */
+    SCIM_OP_NOT,        /* not (left) */
+    SCIM_OP_VALUE_PATH, /* path[left]: some element of multi-valued path matches left */
+};
+
+/* An attribute path: [URN ":"] attr ["." sub]. */
+struct scim_attr_path {
+    char *urn;                         /* schema URN as written, or NULL */
+    char *attr;                        /* attribute name as written */
+    char *sub;                         /* sub-attribute as written, or NULL */
+    const struct scim_schema *schema;  /* resolved schema, or NULL if unknown */
+    const struct scim_attr *attr_def;  /* resolved attribute, or NULL if unknown */
+    const struct scim_attr *sub_def;   /* resolved sub-attribute, or NULL */
+};
+
+/* A node of the filter tree; owns its children, path strings and value. */
+struct scim_filter {
+    enum scim_filter_op op;
+    struct scim_attr_path path; /* comparisons, PR and VALUE_PATH */
+    json_t *value;              /* comparison value: string, number, true, false or null */
+    struct scim_filter *left;   /* AND/OR/NOT operand; VALUE_PATH element filter */
+    struct scim_filter *right;  /* AND/OR second operand */
+};
+
+/* Parses a filter. rt resolves attribute names (case-insensitively, with the
+ * implicit core schema and rt's extensions) so that case rules and types are
+ * known; rt may be NULL for an untyped parse. Within a value path, the inner
+ * filter's paths name sub-attributes of the outer attribute. Returns a new
+ * tree, or NULL with err set (400 invalidFilter, detail naming the position). */
+struct scim_filter *scim_filter_parse(const char *text, const struct scim_resource_type *rt,
+                                      struct scim_error *err);
+void scim_filter_free(struct scim_filter *f);
+
+/* Evaluates f against a resource (or, for the inner filter of a value path, an
+ * element of a multi-valued attribute) using the attribute's case rules. */
+bool scim_filter_match(const struct scim_filter *f, const json_t *obj);
+
+/* A PATCH path (RFC 7644 section 3.5.2): attrPath, or valuePath with an
+ * optional sub-attribute after the filter ("emails[type eq \"work\"].value"). */
+struct scim_patch_path {
+    struct scim_attr_path attr;       /* the attribute (with .sub when no filter) */
+    struct scim_filter *filter;       /* the [filter], or NULL */
+    char *sub_after;                  /* sub-attribute after "]", or NULL */
+    const struct scim_attr *sub_after_def;
+};
+/* Parses a PATCH path; NULL-free on failure, err set (400 invalidPath). */
+bool scim_patch_path_parse(const char *text, const struct scim_resource_type *rt,
+                           struct scim_patch_path *out, struct scim_error *err);
+void scim_patch_path_clear(struct scim_patch_path *p);
+
+/* SQL compilation -------------------------------------------------------- */
+
+/* How an attribute path is stored. Paths not listed are read from the jsonb
+ * document (see scim_schema.h for its layout). */
+enum scim_sql_kind {
+    SCIM_SQL_TEXT,      /* text column; caseExact=false compares lower(expr) with lower($n) */
+    SCIM_SQL_BOOL,      /* boolean column */
+    SCIM_SQL_TIMESTAMP, /* timestamptz column; the value must be an xsd:dateTime */
+    SCIM_SQL_EXISTS,    /* rows of another table: expr is a template with one %s where
+                         * the condition on inner_expr goes, e.g.
+                         * "EXISTS (SELECT 1 FROM group_members m WHERE m.org_id = g.org_id
+                         *  AND m.group_id = g.id AND %s)" */
+};
+
+struct scim_sql_column {
+    const char *path;       /* canonical attribute path, e.g. "meta.created"; NULL ends */
+    enum scim_sql_kind kind;
+    const char *expr;       /* column expression, or the EXISTS template */
+    const char *inner_expr; /* SCIM_SQL_EXISTS: the text column compared inside */
+    bool case_exact;        /* how the column compares, overriding nothing else */
+};
+
+struct scim_sql_map {
+    const struct scim_resource_type *rt;
+    const char *doc_expr;                   /* the jsonb document, e.g. "u.doc" */
+    const struct scim_sql_column *columns;  /* terminated by a NULL path */
+};
+
+/* The compiled expression and its parameters (text values, NULL for SQL NULL). */
+struct scim_sql {
+    struct strbuf where; /* boolean SQL expression using $first.. $first+nparams-1 */
+    char **params;       /* owned strings */
+    size_t nparams;
+};
+
+/* Compiles f into out->where, appending parameters numbered from first_param.
+ * Column kinds use their index-friendly form (userName eq → lower(col) =
+ * lower($n) when not case-exact; id eq → col = $n). Everything else becomes a
+ * jsonb expression that cannot raise a runtime error whatever the stored data
+ * (no casts of stored text). Returns false with err set (400 invalidFilter)
+ * for a comparison the attribute's type does not allow. */
+bool scim_filter_to_sql(const struct scim_filter *f, const struct scim_sql_map *map,
+                        int first_param, struct scim_sql *out, struct scim_error *err);
+/* An ORDER BY expression for sortBy (RFC 7644 section 3.4.2.3). */
+bool scim_filter_sort_sql(const char *sort_by, const struct scim_sql_map *map,
+                          struct strbuf *out, struct scim_error *err);
+void scim_sql_clear(struct scim_sql *sql);
+
+#endif
