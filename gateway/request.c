@@ -1,0 +1,272 @@
+/*
+ * request.c - the per-request context: creation from an evhttp request,
+ * reply helpers in the three error styles, chunked streaming, and the access
+ * log line written exactly once when the request ends.
+ */
+#include "request.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+
+#include "log.h"
+#include "server.h"
+#include "util.h"
+
+static const char *method_name(enum evhttp_cmd_type m)
+{
+    switch (m) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_TRACE: return "TRACE";
+    case EVHTTP_REQ_CONNECT: return "CONNECT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    }
+    return "UNKNOWN";
+}
+
+static bool valid_request_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 36)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+              (*p >= 'A' && *p <= 'Z') || *p == '-' || *p == '_' || *p == '.'))
+            return false;
+    return true;
+}
+
+static void set_remote(struct request *req)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req->ev);
+    const char *host = NULL;
+    ev_uint16_t port = 0;
+    if (conn)
+        evhttp_connection_get_peer(conn, (char **)&host, &port);
+    snprintf(req->remote, sizeof req->remote, "%s", host ? host : "");
+}
+
+struct request *request_create(struct gateway *gw, struct evhttp_request *ev)
+{
+    struct request *req = xcalloc(1, sizeof *req);
+    req->gw = gw;
+    req->ev = ev;
+    req->start_us = util_mono_us();
+    req->method = evhttp_request_get_command(ev);
+    req->method_name = method_name(req->method);
+    req->style = REQ_STYLE_SCIM2;
+    req->state = REQ_ROUTE;
+    TAILQ_INIT(&req->query);
+    const char *rid = evhttp_find_header(evhttp_request_get_input_headers(ev), "X-Request-Id");
+    if (rid && valid_request_id(rid))
+        snprintf(req->id, sizeof req->id, "%s", rid);
+    else
+        ids_new("", req->id);
+    set_remote(req);
+    struct evbuffer *in = evhttp_request_get_input_buffer(ev);
+    req->body_len = evbuffer_get_length(in);
+    req->body = req->body_len ? (const char *)evbuffer_pullup(in, -1) : "";
+    return req;
+}
+
+void request_set_state(struct request *req, enum request_state state)
+{
+    if (log_level_min <= LOG_DEBUG)
+        log_debug("request state", LF_STR("request_id", req->id),
+                  LF_INT("from", req->state), LF_INT("to", state));
+    req->state = state;
+}
+
+void request_free(struct request *req)
+{
+    if (!req)
+        return;
+    if (req->ctx_free)
+        req->ctx_free(req->ctx);
+    for (int i = 0; i < req->nparams; i++)
+        free(req->params[i]);
+    evhttp_clear_headers(&req->query);
+    json_decref(req->json);
+    free(req->path);
+    free(req);
+}
+
+static void prefix_fields(const struct request *req, struct strbuf *b)
+{
+    strbuf_puts(b, "\"request_id\":");
+    log_json_string(b, req->id);
+    if (req->org_id[0]) {
+        strbuf_puts(b, ",\"org_id\":");
+        log_json_string(b, req->org_id);
+    }
+    if (req->token_prefix[0]) {
+        strbuf_puts(b, ",\"token_prefix\":");
+        log_json_string(b, req->token_prefix);
+    }
+}
+
+void request_log(const struct request *req, enum log_level level, const char *msg,
+                 const struct log_field *fields, size_t n)
+{
+    struct strbuf b = {0};
+    prefix_fields(req, &b);
+    log_emit(level, msg, b.s, fields, n);
+    strbuf_clear(&b);
+}
+
+static void access_log(struct request *req)
+{
+    double ms = (double)(util_mono_us() - req->start_us) / 1000.0;
+    enum log_level level = req->status >= 500 ? LOG_ERROR : LOG_INFO;
+    if (level < log_level_min)
+        return;
+    const char *ua = request_header(req, "User-Agent");
+    char ua_short[128];
+    snprintf(ua_short, sizeof ua_short, "%s", ua ? ua : "");
+    const struct log_field f[] = {
+        LF_STR("method", req->method_name), LF_STR("path", req->path ? req->path : ""),
+        LF_INT("status", req->status), LF_NUM("duration_ms", ms),
+        LF_INT("bytes", req->reply_bytes), LF_STR("remote", req->remote),
+        ua ? LF_STR("user_agent", ua_short) : LF_NONE,
+    };
+    request_log(req, level, "request", f, ARRAY_LEN(f));
+}
+
+static void finish(struct request *req)
+{
+    request_set_state(req, REQ_DONE);
+    access_log(req);
+    server_request_done(req->gw->server, req);
+    request_free(req);
+}
+
+static const char *content_type(const struct request *req)
+{
+    return req->style == REQ_STYLE_SCIM2 ? "application/scim+json"
+                                         : "application/json; charset=utf-8";
+}
+
+static void common_headers(struct request *req)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req->ev);
+    evhttp_add_header(h, "X-Request-Id", req->id);
+    if (req->gw->draining)
+        evhttp_add_header(h, "Connection", "close");
+}
+
+void request_add_header(struct request *req, const char *name, const char *value)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req->ev), name, value);
+}
+
+const char *request_header(const struct request *req, const char *name)
+{
+    return evhttp_find_header(evhttp_request_get_input_headers(req->ev), name);
+}
+
+const char *request_query(const struct request *req, const char *name)
+{
+    const struct evkeyval *kv;
+    TAILQ_FOREACH(kv, &req->query, next)
+        if (util_streq_ci(kv->key, name))
+            return kv->value;
+    return NULL;
+}
+
+static void send_reply(struct request *req, int status, struct evbuffer *buf)
+{
+    req->status = status;
+    req->reply_bytes = buf ? evbuffer_get_length(buf) : 0;
+    common_headers(req);
+    evhttp_send_reply(req->ev, status, NULL, buf);
+    finish(req);
+}
+
+void request_reply_text(struct request *req, int status, const char *ctype, const char *body,
+                        size_t len)
+{
+    struct evbuffer *buf = evbuffer_new();
+    evbuffer_add(buf, body, len);
+    request_add_header(req, "Content-Type", ctype);
+    send_reply(req, status, buf);
+    evbuffer_free(buf);
+}
+
+void request_reply_json(struct request *req, int status, json_t *doc)
+{
+    char *text = json_dumps(doc ? doc : json_object(), JSON_COMPACT);
+    json_decref(doc);
+    if (!text)
+        util_fatal("cannot serialise a reply");
+    request_reply_text(req, status, content_type(req), text, strlen(text));
+    free(text);
+}
+
+void request_reply_empty(struct request *req, int status)
+{
+    send_reply(req, status, NULL);
+}
+
+void request_reply_error(struct request *req, const struct scim_error *err)
+{
+    json_t *doc;
+    switch (req->style) {
+    case REQ_STYLE_SCIM1: doc = scim_error_to_json_v1(err); break;
+    case REQ_STYLE_API: doc = scim_error_to_json_api(err); break;
+    default: doc = scim_error_to_json(err); break;
+    }
+    if (err->status >= 500)
+        rlog_error(req, "request failed", LF_INT("status", err->status),
+                   LF_STR("detail", err->detail));
+    request_reply_json(req, err->status ? err->status : 500, doc);
+}
+
+void request_fail(struct request *req, int status, const char *scim_type, const char *fmt,
+                  ...)
+{
+    struct scim_error err = {0};
+    err.status = status;
+    err.type = scim_type;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err.detail, sizeof err.detail, fmt, ap);
+    va_end(ap);
+    request_reply_error(req, &err);
+}
+
+void request_fail_unavailable(struct request *req)
+{
+    request_add_header(req, "Retry-After", "1");
+    request_fail(req, 503, NULL, "The database is unavailable; retry shortly.");
+}
+
+void request_stream_start(struct request *req, int status)
+{
+    req->status = status;
+    request_set_state(req, REQ_STREAM);
+    request_add_header(req, "Content-Type", content_type(req));
+    common_headers(req);
+    evhttp_send_reply_start(req->ev, status, NULL);
+}
+
+void request_stream_chunk(struct request *req, struct evbuffer *buf,
+                          void (*sent)(struct evhttp_connection *, void *), void *arg)
+{
+    req->reply_bytes += evbuffer_get_length(buf);
+    evhttp_send_reply_chunk_with_cb(req->ev, buf, sent, arg);
+}
+
+void request_stream_end(struct request *req)
+{
+    evhttp_send_reply_end(req->ev);
+    finish(req);
+}

@@ -1,0 +1,162 @@
+/*
+ * router.c - the route table and the matcher. Every endpoint of API.md is one
+ * row here; handlers live in their own modules.
+ */
+#include "router.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "health.h"
+#include "util.h"
+
+#define SCIM2 REQ_STYLE_SCIM2
+#define API REQ_STYLE_API
+#define PLAIN REQ_STYLE_PLAIN
+
+static const struct route routes[] = {
+    {EVHTTP_REQ_GET, "/healthz", health_live, ROUTE_PUBLIC, 0, PLAIN},
+    {EVHTTP_REQ_GET, "/livez", health_live, ROUTE_PUBLIC, 0, PLAIN},
+    {EVHTTP_REQ_GET, "/readyz", health_ready, ROUTE_PUBLIC, 0, PLAIN},
+};
+
+enum request_style router_style_for(const char *path)
+{
+    if (util_has_prefix_ci(path, "/scim/v1/") || util_streq_ci(path, "/scim/v1"))
+        return REQ_STYLE_SCIM1;
+    if (strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0)
+        return REQ_STYLE_API;
+    return REQ_STYLE_SCIM2;
+}
+
+char *router_normalize(const char *raw)
+{
+    if (!raw || raw[0] != '/')
+        return NULL;
+    struct strbuf b = {0};
+    for (const char *p = raw; *p; p++) {
+        if (*p == '/' && b.len && b.s[b.len - 1] == '/')
+            continue;
+        strbuf_putc(&b, *p);
+    }
+    if (b.len > 1 && b.s[b.len - 1] == '/')
+        b.s[--b.len] = '\0';
+    char *s = strbuf_detach(&b);
+    /* Encoded NUL or traversal never name a resource. */
+    if (strstr(s, "%00") || strstr(s, "/../") || strstr(s, "/./")) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Compares one path segment [seg, seg+len) with a pattern segment. */
+static bool segment_matches(const char *pat, size_t plen, const char *seg, size_t len)
+{
+    if (plen == 1 && pat[0] == '*')
+        return len > 0;
+    if (plen != len)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char a = pat[i], b = seg[i];
+        if (a >= 'A' && a <= 'Z')
+            a = (char)(a - 'A' + 'a');
+        if (b >= 'A' && b <= 'Z')
+            b = (char)(b - 'A' + 'a');
+        if (a != b)
+            return false;
+    }
+    return true;
+}
+
+static void free_params(char **params, int *n)
+{
+    for (int i = 0; i < *n; i++) {
+        free(params[i]);
+        params[i] = NULL;
+    }
+    *n = 0;
+}
+
+/* Matches path against one pattern; on success fills the decoded params. */
+static bool pattern_matches(const char *pattern, const char *path, char **params, int *n)
+{
+    const char *p = pattern, *s = path;
+    *n = 0;
+    while (*p && *s) {
+        if (*p != '/' || *s != '/')
+            break;
+        p++;
+        s++;
+        size_t plen = strcspn(p, "/"), slen = strcspn(s, "/");
+        if (!segment_matches(p, plen, s, slen))
+            break;
+        if (plen == 1 && *p == '*') {
+            if (*n == REQUEST_MAX_PARAMS)
+                break;
+            size_t dlen = 0;
+            char *raw = xstrndup(s, slen);
+            char *dec = evhttp_uridecode(raw, 0, &dlen);
+            free(raw);
+            if (!dec || strlen(dec) != dlen) {
+                free(dec);
+                break;
+            }
+            params[(*n)++] = xstrdup(dec);
+            free(dec);
+        }
+        p += plen;
+        s += slen;
+    }
+    if (*p == '\0' && *s == '\0')
+        return true;
+    free_params(params, n);
+    return false;
+}
+
+const struct route *router_match(const char *path, enum evhttp_cmd_type method,
+                                 char **params, int *nparams, unsigned *allowed)
+{
+    *allowed = 0;
+    *nparams = 0;
+    const struct route *found = NULL;
+    for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
+        char *tmp[REQUEST_MAX_PARAMS];
+        int n;
+        if (!pattern_matches(routes[i].pattern, path, tmp, &n))
+            continue;
+        *allowed |= (unsigned)routes[i].method;
+        if (!found && routes[i].method == method) {
+            found = &routes[i];
+            memcpy(params, tmp, sizeof(char *) * (size_t)n);
+            *nparams = n;
+        } else {
+            free_params(tmp, &n);
+        }
+    }
+    return found;
+}
+
+void router_allow_header(unsigned allowed, char *buf, size_t len)
+{
+    static const struct {
+        enum evhttp_cmd_type m;
+        const char *name;
+    } names[] = {
+        {EVHTTP_REQ_GET, "GET"},       {EVHTTP_REQ_HEAD, "HEAD"},
+        {EVHTTP_REQ_POST, "POST"},     {EVHTTP_REQ_PUT, "PUT"},
+        {EVHTTP_REQ_PATCH, "PATCH"},   {EVHTTP_REQ_DELETE, "DELETE"},
+        {EVHTTP_REQ_OPTIONS, "OPTIONS"},
+    };
+    buf[0] = '\0';
+    size_t used = 0;
+    for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+        if (!(allowed & (unsigned)names[i].m))
+            continue;
+        int w = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", names[i].name);
+        if (w < 0 || (size_t)w >= len - used)
+            break;
+        used += (size_t)w;
+    }
+}

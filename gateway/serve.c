@@ -1,0 +1,163 @@
+/*
+ * serve.c - process lifecycle of `scimgate serve` and `scimgate worker`.
+ *
+ * Start: loop, database pool, auth cache and its NOTIFY listener, HTTP
+ * listener, optional worker, signal handlers; READY=1 to systemd.
+ * First SIGTERM/SIGINT: stop accepting, let in-flight requests finish and the
+ * worker record its deliveries (bounded by the shutdown timeout), then leave
+ * the loop. A second signal leaves at once. Teardown runs in reverse order;
+ * the pool goes before the HTTP server so late callbacks still find their
+ * requests.
+ */
+#include "serve.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "auth.h"
+#include "gateway.h"
+#include "log.h"
+#include "pg_listen.h"
+#include "pg_pool.h"
+#include "sdnotify.h"
+#include "server.h"
+#include "util.h"
+#include "worker.h"
+
+struct process {
+    struct gateway gw;
+    struct pg_listen *listen;
+    struct worker *worker;
+    struct event *sigterm, *sigint;
+    int pending_stops;        /* drain steps still running */
+    bool stopping;
+};
+
+static void on_auth_notify(const char *channel, const char *payload, void *arg)
+{
+    struct process *p = arg;
+    (void)channel;
+    auth_invalidate(p->gw.auth, payload);
+}
+
+static void on_auth_listen_state(bool up, void *arg)
+{
+    struct process *p = arg;
+    auth_set_listening(p->gw.auth, up);
+}
+
+static void step_done(void *arg)
+{
+    struct process *p = arg;
+    if (--p->pending_stops == 0)
+        event_base_loopbreak(p->gw.base);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct process *p = arg;
+    (void)what;
+    if (p->stopping) {
+        log_warn("second signal: stopping now", LF_INT("signal", sig));
+        event_base_loopbreak(p->gw.base);
+        return;
+    }
+    p->stopping = true;
+    sdnotify("STOPPING=1");
+    log_info("stopping", LF_INT("signal", sig));
+    p->gw.draining = true;
+    int timeout_ms = p->gw.cfg->shutdown_timeout_s * 1000;
+    p->pending_stops = 1 + (p->gw.server ? 1 : 0) + (p->worker ? 1 : 0);
+    if (p->gw.server)
+        server_drain(p->gw.server, timeout_ms, step_done, p);
+    if (p->worker)
+        worker_stop(p->worker, step_done, p);
+    step_done(p);
+}
+
+static void setup_common(struct process *p, const struct config *cfg, const char *app_name)
+{
+    memset(p, 0, sizeof *p);
+    signal(SIGPIPE, SIG_IGN);
+    p->gw.cfg = cfg;
+    p->gw.base = event_base_new();
+    if (!p->gw.base)
+        util_fatal("cannot create the event loop");
+    snprintf(p->gw.scim_base, sizeof p->gw.scim_base, "%s/scim/v2", cfg->public_url);
+    snprintf(p->gw.scim_base_v1, sizeof p->gw.scim_base_v1, "%s/scim/v1", cfg->public_url);
+    struct pg_pool_opts po = {
+        .conninfo = cfg->database_url ? cfg->database_url : "",
+        .application_name = app_name,
+        .size = cfg->db_pool_size,
+        .query_timeout_ms = cfg->db_query_timeout_ms,
+        .queue_timeout_ms = cfg->db_queue_timeout_ms,
+        .max_queue = 20000,
+        .max_inflight = 1,
+    };
+    p->gw.pool = pg_pool_create(p->gw.base, &po);
+    p->sigterm = evsignal_new(p->gw.base, SIGTERM, on_signal, p);
+    p->sigint = evsignal_new(p->gw.base, SIGINT, on_signal, p);
+    evsignal_add(p->sigterm, NULL);
+    evsignal_add(p->sigint, NULL);
+}
+
+static void teardown(struct process *p)
+{
+    worker_free(p->worker);
+    pg_pool_free(p->gw.pool);
+    pg_listen_free(p->listen);
+    server_free(p->gw.server);
+    auth_free(p->gw.auth);
+    event_free(p->sigterm);
+    event_free(p->sigint);
+    event_base_free(p->gw.base);
+    libevent_global_shutdown();
+}
+
+int serve_run(const struct config *cfg)
+{
+    struct process p;
+    setup_common(&p, cfg, "scimgate");
+    p.gw.auth = auth_create(&p.gw);
+    static const char *const channels[] = {AUTH_CHANNEL, NULL};
+    p.listen = pg_listen_create(p.gw.base, cfg->database_url ? cfg->database_url : "",
+                                channels, on_auth_notify, on_auth_listen_state, &p);
+    p.gw.server = server_create(&p.gw);
+    char err[256];
+    if (!server_listen(p.gw.server, err, sizeof err)) {
+        fprintf(stderr, "scimgate: invalid SCIMGATE_LISTEN (--listen): %s\n", err);
+        teardown(&p);
+        return 1;
+    }
+    if (cfg->with_worker)
+        p.worker = worker_create(&p.gw);
+    auth_bootstrap_admin_key(p.gw.auth);
+    char listening[300], status[700];
+    snprintf(listening, sizeof listening, "%s:%d", cfg->listen_host, server_port(p.gw.server));
+    log_info("listening", LF_STR("address", listening), LF_STR("scim_base_url", p.gw.scim_base),
+             LF_BOOL("worker", cfg->with_worker));
+    snprintf(status, sizeof status, "READY=1\nSTATUS=listening on %s\nLISTEN=%s", listening,
+             listening);
+    sdnotify(status);
+    event_base_dispatch(p.gw.base);
+    log_info("stopped", LF_NONE);
+    teardown(&p);
+    return 0;
+}
+
+int serve_worker_run(const struct config *cfg)
+{
+    struct process p;
+    setup_common(&p, cfg, "scimgate-worker");
+    p.worker = worker_create(&p.gw);
+    sdnotify("READY=1\nSTATUS=delivering webhooks");
+    event_base_dispatch(p.gw.base);
+    log_info("stopped", LF_NONE);
+    teardown(&p);
+    return 0;
+}

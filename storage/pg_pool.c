@@ -1,0 +1,315 @@
+/*
+ * pg_pool.c - herding queries onto connections.
+ *
+ * Queries wait in one FIFO until a connection is ready and has room (fewer
+ * than max_inflight pipelined segments). A lease request waits in the same
+ * FIFO for a connection with nothing in flight and keeps it until released.
+ * Finished queries are moved to a "done" list and their callbacks run from a
+ * separate event, so no callback ever runs inside pg_pool_submit or inside a
+ * connection's read handler: callers may submit and carry on.
+ *
+ * While no connection is up (the database is down or restarting), new work
+ * fails at once with PG_ERR_UNAVAILABLE (the HTTP layer answers 503 with
+ * Retry-After) instead of piling up; connections keep retrying with backoff.
+ */
+#include "pg_pool.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "pg_conn.h"
+#include "pg_internal.h"
+#include "util.h"
+
+struct pool_slot {
+    struct pg_pool *pool;
+    struct pg_conn *conn;
+    bool held;             /* leased through pg_pool_acquire */
+};
+
+struct pg_pool {
+    struct event_base *base;
+    struct pg_pool_opts opts;
+    struct pool_slot *slots;
+    struct pg_query_list waiting;  /* queries and lease requests, oldest first */
+    int nwaiting;
+    struct pg_query_list done;     /* finished, callbacks not yet run */
+    struct event *done_ev;         /* runs the callbacks of `done` */
+    struct event *queue_timer;     /* expires waiters older than queue_timeout_ms */
+    uint64_t queries, failures;
+};
+
+static void dispatch(struct pg_pool *pool);
+
+static void finish(struct pg_pool *pool, struct pg_query *q)
+{
+    TAILQ_INSERT_TAIL(&pool->done, q, link);
+    event_active(pool->done_ev, EV_TIMEOUT, 0);
+}
+
+static void fail(struct pg_pool *pool, struct pg_query *q, enum pg_status st, const char *msg)
+{
+    pg_query_fail(q, st, NULL, msg);
+    finish(pool, q);
+}
+
+static void run_done(evutil_socket_t fd, short what, void *arg)
+{
+    struct pg_pool *pool = arg;
+    struct pg_query *q;
+    (void)fd;
+    (void)what;
+    while ((q = TAILQ_FIRST(&pool->done))) {
+        TAILQ_REMOVE(&pool->done, q, link);
+        if (q->acquire_cb) {
+            bool ok = q->status == PG_PENDING || q->status == PG_OK;
+            q->acquire_cb(ok ? q->acquired : NULL, ok ? PG_OK : q->status, q->arg);
+            pg_query_free(q);
+            continue;
+        }
+        pool->queries++;
+        if (q->status != PG_PENDING && q->status != PG_OK)
+            pool->failures++;
+        pg_query_complete(q);
+    }
+}
+
+static void fail_waiting(struct pg_pool *pool, enum pg_status st, const char *msg,
+                         int64_t older_than_us)
+{
+    struct pg_query *q, *next;
+    for (q = TAILQ_FIRST(&pool->waiting); q; q = next) {
+        next = TAILQ_NEXT(q, link);
+        if (older_than_us && q->created_us > older_than_us)
+            continue;
+        TAILQ_REMOVE(&pool->waiting, q, link);
+        pool->nwaiting--;
+        fail(pool, q, st, msg);
+    }
+}
+
+static void arm_queue_timer(struct pg_pool *pool)
+{
+    struct pg_query *oldest = TAILQ_FIRST(&pool->waiting);
+    if (!oldest) {
+        event_del(pool->queue_timer);
+        return;
+    }
+    int64_t due = oldest->created_us + (int64_t)pool->opts.queue_timeout_ms * 1000;
+    int64_t left = due - util_mono_us();
+    if (left < 0)
+        left = 0;
+    struct timeval tv = {(time_t)(left / 1000000), (suseconds_t)(left % 1000000)};
+    evtimer_add(pool->queue_timer, &tv);
+}
+
+static void on_queue_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct pg_pool *pool = arg;
+    (void)fd;
+    (void)what;
+    int64_t cutoff = util_mono_us() - (int64_t)pool->opts.queue_timeout_ms * 1000;
+    fail_waiting(pool, PG_ERR_TIMEOUT, "timed out waiting for a database connection",
+                 cutoff);
+    arm_queue_timer(pool);
+}
+
+static struct pool_slot *pick(struct pg_pool *pool, bool need_idle)
+{
+    struct pool_slot *best = NULL;
+    for (int i = 0; i < pool->opts.size; i++) {
+        struct pool_slot *s = &pool->slots[i];
+        if (s->held || !pg_conn_ready(s->conn))
+            continue;
+        int n = pg_conn_inflight(s->conn);
+        if (n >= (need_idle ? 1 : pool->opts.max_inflight))
+            continue;
+        if (!best || n < pg_conn_inflight(best->conn))
+            best = s;
+        if (n == 0)
+            break;
+    }
+    return best;
+}
+
+static void dispatch(struct pg_pool *pool)
+{
+    struct pg_query *q;
+    while ((q = TAILQ_FIRST(&pool->waiting))) {
+        struct pool_slot *s = pick(pool, q->acquire_cb != NULL);
+        if (!s)
+            break;
+        TAILQ_REMOVE(&pool->waiting, q, link);
+        pool->nwaiting--;
+        if (q->acquire_cb) {
+            s->held = true;
+            q->acquired = s->conn;
+            finish(pool, q);
+        } else {
+            pg_conn_send(s->conn, q);
+        }
+    }
+    arm_queue_timer(pool);
+}
+
+static void hook_ready(struct pg_conn *c, void *arg)
+{
+    struct pool_slot *s = arg;
+    (void)c;
+    dispatch(s->pool);
+}
+
+static void hook_down(struct pg_conn *c, void *arg)
+{
+    struct pool_slot *s = arg;
+    (void)c;
+    if (!pg_pool_up(s->pool))
+        fail_waiting(s->pool, PG_ERR_UNAVAILABLE, "the database is unavailable", 0);
+}
+
+static void hook_done(struct pg_conn *c, struct pg_query *q, void *arg)
+{
+    struct pool_slot *s = arg;
+    (void)c;
+    finish(s->pool, q);
+}
+
+static const struct pg_conn_hooks pool_hooks = {
+    .on_ready = hook_ready,
+    .on_down = hook_down,
+    .on_done = hook_done,
+};
+
+struct pg_pool *pg_pool_create(struct event_base *base, const struct pg_pool_opts *opts)
+{
+    struct pg_pool *pool = xcalloc(1, sizeof *pool);
+    pool->base = base;
+    pool->opts = *opts;
+    if (pool->opts.size < 1)
+        pool->opts.size = 1;
+    if (pool->opts.max_inflight < 1)
+        pool->opts.max_inflight = 1;
+    if (pool->opts.max_queue < 1)
+        pool->opts.max_queue = 10000;
+    if (pool->opts.queue_timeout_ms < 1)
+        pool->opts.queue_timeout_ms = 5000;
+    TAILQ_INIT(&pool->waiting);
+    TAILQ_INIT(&pool->done);
+    pool->done_ev = event_new(base, -1, 0, run_done, pool);
+    pool->queue_timer = evtimer_new(base, on_queue_timer, pool);
+    struct pg_conn_opts copts = {
+        .conninfo = opts->conninfo,
+        .application_name = opts->application_name,
+        .query_timeout_ms = opts->query_timeout_ms > 0 ? opts->query_timeout_ms : 10000,
+    };
+    pool->slots = xcalloc((size_t)pool->opts.size, sizeof *pool->slots);
+    for (int i = 0; i < pool->opts.size; i++) {
+        pool->slots[i].pool = pool;
+        pool->slots[i].conn = pg_conn_create(base, &copts, &pool_hooks, &pool->slots[i]);
+        pg_conn_start(pool->slots[i].conn);
+    }
+    /* The strings belong to the caller; the connections copied what they need. */
+    pool->opts.conninfo = NULL;
+    pool->opts.application_name = NULL;
+    return pool;
+}
+
+void pg_pool_free(struct pg_pool *pool)
+{
+    if (!pool)
+        return;
+    for (int i = 0; i < pool->opts.size; i++)
+        pg_conn_free(pool->slots[i].conn);
+    fail_waiting(pool, PG_ERR_UNAVAILABLE, "shutting down", 0);
+    run_done(-1, 0, pool);
+    event_free(pool->done_ev);
+    event_free(pool->queue_timer);
+    free(pool->slots);
+    free(pool);
+}
+
+bool pg_pool_up(const struct pg_pool *pool)
+{
+    for (int i = 0; i < pool->opts.size; i++)
+        if (pg_conn_ready(pool->slots[i].conn))
+            return true;
+    return false;
+}
+
+void pg_pool_get_stats(const struct pg_pool *pool, struct pg_pool_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->size = pool->opts.size;
+    for (int i = 0; i < pool->opts.size; i++) {
+        const struct pool_slot *s = &pool->slots[i];
+        out->connected += pg_conn_ready(s->conn);
+        out->busy += pg_conn_inflight(s->conn) > 0;
+        out->held += s->held;
+    }
+    out->waiting = pool->nwaiting;
+    out->queries = pool->queries;
+    out->failures = pool->failures;
+}
+
+static void enqueue(struct pg_pool *pool, struct pg_query *q)
+{
+    if (!pg_pool_up(pool)) {
+        fail(pool, q, PG_ERR_UNAVAILABLE, "the database is unavailable");
+        return;
+    }
+    if (pool->nwaiting >= pool->opts.max_queue) {
+        fail(pool, q, PG_ERR_UNAVAILABLE, "too many queries waiting");
+        return;
+    }
+    q->created_us = util_mono_us();
+    TAILQ_INSERT_TAIL(&pool->waiting, q, link);
+    pool->nwaiting++;
+    dispatch(pool);
+}
+
+void pg_pool_submit(struct pg_pool *pool, struct pg_query *q, pg_query_cb cb, void *arg)
+{
+    q->cb = cb;
+    q->arg = arg;
+    if (q->nstmts == 0) {
+        finish(pool, q);
+        return;
+    }
+    enqueue(pool, q);
+}
+
+void pg_pool_acquire(struct pg_pool *pool, pg_acquire_cb cb, void *arg)
+{
+    struct pg_query *q = pg_query_new();
+    q->acquire_cb = cb;
+    q->arg = arg;
+    enqueue(pool, q);
+}
+
+void pg_pool_submit_on(struct pg_pool *pool, struct pg_conn *conn, struct pg_query *q,
+                       pg_query_cb cb, void *arg)
+{
+    (void)pool;
+    q->cb = cb;
+    q->arg = arg;
+    pg_conn_send(conn, q);
+}
+
+void pg_pool_release(struct pg_pool *pool, struct pg_conn *conn)
+{
+    for (int i = 0; i < pool->opts.size; i++) {
+        struct pool_slot *s = &pool->slots[i];
+        if (s->conn != conn)
+            continue;
+        s->held = false;
+        if (pg_conn_in_transaction(conn)) {
+            struct pg_query *q = pg_query_new();
+            pg_query_sql(q, "ROLLBACK");
+            pg_conn_send(conn, q);
+        }
+        dispatch(pool);
+        return;
+    }
+    util_fatal("pg_pool_release of a connection not in the pool");
+}
