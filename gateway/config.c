@@ -254,6 +254,7 @@ static bool finish(struct config *cfg)
         return false;
     }
     if (!cfg->public_url) {
+        cfg->public_url_derived = true;
         const char *host = cfg->listen_host;
         if (!*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
             host = "127.0.0.1";

@@ -17,6 +17,7 @@ struct config {
     char *listen_host;           /* parsed host of listen */
     int listen_port;             /* parsed port of listen (0 = any free port) */
     char *public_url;            /* base of meta.location and endpoint_url, no trailing '/' */
+    bool public_url_derived;     /* public_url was made from listen (not configured) */
     char *admin_key;             /* bootstrap admin key (sk_...), or NULL */
     double rate_per_token;       /* token-bucket refill per SCIM token, ops/s; 0 = no limit */
     int burst_per_token;         /* token-bucket capacity */

@@ -34,6 +34,8 @@ struct process {
     struct pg_listen *listen;
     struct worker *worker;
     struct event *sigterm, *sigint;
+    struct event *ready_timer;  /* announces READY=1 once the pool has settled */
+    char listening[300];        /* host:port actually bound */
     int pending_stops;        /* drain steps still running */
     bool stopping;
 };
@@ -80,6 +82,27 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     step_done(p);
 }
 
+/* READY=1 waits until the first database connections are decided (up, or
+ * failed once each) so "ready" means requests get real answers. */
+static void on_ready_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct process *p = arg;
+    (void)fd;
+    (void)what;
+    if (!pg_pool_settled(p->gw.pool)) {
+        struct timeval tv = {0, 20000};
+        evtimer_add(p->ready_timer, &tv);
+        return;
+    }
+    char status[700];
+    if (p->gw.server)
+        snprintf(status, sizeof status, "READY=1\nSTATUS=listening on %s\nLISTEN=%s",
+                 p->listening, p->listening);
+    else
+        snprintf(status, sizeof status, "READY=1\nSTATUS=delivering webhooks");
+    sdnotify(status);
+}
+
 static void setup_common(struct process *p, const struct config *cfg, const char *app_name)
 {
     memset(p, 0, sizeof *p);
@@ -104,6 +127,8 @@ static void setup_common(struct process *p, const struct config *cfg, const char
     p->sigint = evsignal_new(p->gw.base, SIGINT, on_signal, p);
     evsignal_add(p->sigterm, NULL);
     evsignal_add(p->sigint, NULL);
+    p->ready_timer = evtimer_new(p->gw.base, on_ready_timer, p);
+    event_active(p->ready_timer, EV_TIMEOUT, 0);
 }
 
 static void teardown(struct process *p)
@@ -115,6 +140,7 @@ static void teardown(struct process *p)
     auth_free(p->gw.auth);
     event_free(p->sigterm);
     event_free(p->sigint);
+    event_free(p->ready_timer);
     event_base_free(p->gw.base);
     libevent_global_shutdown();
 }
@@ -137,13 +163,17 @@ int serve_run(const struct config *cfg)
     if (cfg->with_worker)
         p.worker = worker_create(&p.gw);
     auth_bootstrap_admin_key(p.gw.auth);
-    char listening[300], status[700];
-    snprintf(listening, sizeof listening, "%s:%d", cfg->listen_host, server_port(p.gw.server));
-    log_info("listening", LF_STR("address", listening), LF_STR("scim_base_url", p.gw.scim_base),
+    int port = server_port(p.gw.server);
+    snprintf(p.listening, sizeof p.listening, "%s:%d", cfg->listen_host, port);
+    if (cfg->public_url_derived && cfg->listen_port == 0) {
+        /* Port 0 was resolved by bind(): the derived public URL uses the real port. */
+        const char *scheme = cfg->tls_cert ? "https" : "http";
+        snprintf(p.gw.scim_base, sizeof p.gw.scim_base, "%s://%s/scim/v2", scheme, p.listening);
+        snprintf(p.gw.scim_base_v1, sizeof p.gw.scim_base_v1, "%s://%s/scim/v1", scheme,
+                 p.listening);
+    }
+    log_info("listening", LF_STR("address", p.listening), LF_STR("scim_base_url", p.gw.scim_base),
              LF_BOOL("worker", cfg->with_worker));
-    snprintf(status, sizeof status, "READY=1\nSTATUS=listening on %s\nLISTEN=%s", listening,
-             listening);
-    sdnotify(status);
     event_base_dispatch(p.gw.base);
     log_info("stopped", LF_NONE);
     teardown(&p);
@@ -155,7 +185,6 @@ int serve_worker_run(const struct config *cfg)
     struct process p;
     setup_common(&p, cfg, "scimgate-worker");
     p.worker = worker_create(&p.gw);
-    sdnotify("READY=1\nSTATUS=delivering webhooks");
     event_base_dispatch(p.gw.base);
     log_info("stopped", LF_NONE);
     teardown(&p);

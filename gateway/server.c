@@ -227,13 +227,18 @@ static bool depth_ok(const json_t *v, int depth)
     return true;
 }
 
-static bool check_body(struct request *req)
+static bool check_size(struct request *req)
 {
     const struct config *cfg = req->gw->cfg;
     if (req->body_len > (size_t)cfg->max_body_bytes) {
         request_fail(req, 413, NULL, "The request body exceeds %d bytes.", cfg->max_body_bytes);
         return false;
     }
+    return true;
+}
+
+static bool check_body(struct request *req)
+{
     unsigned f = req->route->flags;
     if (!(f & (ROUTE_JSON | ROUTE_JSON_OPTIONAL)))
         return true;
@@ -327,7 +332,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
     struct server *s = arg;
     struct request *req = request_create(s->gw, ev);
     s->inflight++;
-    if (!parse_target(req) || !route(req) || !check_body(req))
+    if (!parse_target(req) || !check_size(req) || !route(req) || !check_body(req))
         return;
     if (req->route->flags & (ROUTE_SCIM | ROUTE_ADMIN)) {
         request_set_state(req, REQ_AUTH);

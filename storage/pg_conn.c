@@ -197,11 +197,18 @@ static void conn_error(struct pg_conn *c, const char *what)
 {
     char why[300];
     const char *msg = c->pg ? PQerrorMessage(c->pg) : "";
-    snprintf(why, sizeof why, "%s%s%s", what, *msg ? ": " : "", msg);
-    size_t n = strlen(why);
-    while (n && (why[n - 1] == '\n' || why[n - 1] == ' '))
-        why[--n] = '\0';
+    /* libpq's messages span lines; the first one says it. */
+    snprintf(why, sizeof why, "%s%s%.*s", what, *msg ? ": " : "", (int)strcspn(msg, "\n"), msg);
     reset(c, PG_ERR_CONN_LOST, why);
+}
+
+/* Server notices (and libpq's own warnings) go to the log, not to stderr. */
+static void on_notice(void *arg, const PGresult *res)
+{
+    (void)arg;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    log_debug("database notice", LF_STR("severity", sev), LF_STR("message", msg));
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -286,6 +293,7 @@ static void start_connect(struct pg_conn *c)
         conn_error(c, "cannot start a database connection");
         return;
     }
+    PQsetNoticeReceiver(c->pg, on_notice, c);
     c->state = PGC_CONNECTING;
     arm_timer(c, c->opts.connect_timeout_ms);
     /* libpq's documented first step: behave as if PQconnectPoll said WRITING. */

@@ -237,6 +237,16 @@ bool pg_pool_up(const struct pg_pool *pool)
     return false;
 }
 
+bool pg_pool_settled(const struct pg_pool *pool)
+{
+    if (pg_pool_up(pool))
+        return true;
+    for (int i = 0; i < pool->opts.size; i++)
+        if (pg_conn_failures(pool->slots[i].conn) == 0)
+            return false;
+    return true;
+}
+
 void pg_pool_get_stats(const struct pg_pool *pool, struct pg_pool_stats *out)
 {
     memset(out, 0, sizeof *out);

@@ -52,6 +52,9 @@ void pg_pool_submit(struct pg_pool *pool, struct pg_query *q, pg_query_cb cb, vo
 
 /* True when at least one connection is usable. */
 bool pg_pool_up(const struct pg_pool *pool);
+/* True once the first connection attempts are decided: some connection is
+ * usable, or every one has failed at least once. */
+bool pg_pool_settled(const struct pg_pool *pool);
 void pg_pool_get_stats(const struct pg_pool *pool, struct pg_pool_stats *out);
 
 /* Exclusive use of one connection, for a transaction that needs C logic
