@@ -10,6 +10,7 @@
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
 
+#include "cli.h"
 #include "config.h"
 #include "log.h"
 #include "migrate.h"
@@ -26,6 +27,8 @@ static void usage(FILE *out)
             "  worker     run the webhook delivery worker\n"
             "  migrate    apply the database migrations\n"
             "  version    print the version and the library versions\n"
+            "  org        create, list or delete organizations (see `scimgate org --help`)\n"
+            "  token      issue, list or revoke SCIM tokens (see `scimgate token --help`)\n"
             "\n"
             "`scimgate <command> --help` lists the settings of a command.\n");
 }
@@ -93,6 +96,8 @@ int main(int argc, char **argv)
         return cmd_migrate(argc, argv);
     if (strcmp(cmd, "serve") == 0)
         return cmd_run("serve", serve_run, argc, argv);
+    if (strcmp(cmd, "org") == 0 || strcmp(cmd, "token") == 0)
+        return cli_main(argc, argv);
     if (strcmp(cmd, "worker") == 0)
         return cmd_run("worker", serve_worker_run, argc, argv);
     fprintf(stderr, "scimgate: unknown command \"%s\"\n\n", cmd);

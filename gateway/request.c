@@ -14,6 +14,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "log.h"
+#include "pg_query.h"
 #include "server.h"
 #include "util.h"
 
@@ -247,6 +248,30 @@ void request_fail_unavailable(struct request *req)
 {
     request_add_header(req, "Retry-After", "1");
     request_fail(req, 503, NULL, "The database is unavailable; retry shortly.");
+}
+
+void request_fail_db(struct request *req, const struct pg_query *q)
+{
+    enum pg_status st = pg_query_status(q);
+    const char *state = pg_query_sqlstate(q);
+    if (st != PG_ERR_SQL || strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0 ||
+        strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
+        strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
+        strncmp(state, "57P", 3) == 0) {
+        /* Unavailable, timed out, cancelled, a lock timeout, a serialisation
+         * failure or deadlock: nothing was committed and a retry may succeed. */
+        rlog_warn(req, "database unavailable", LF_INT("status", st), LF_STR("sqlstate", state),
+                  LF_STR("error", pg_query_error(q)));
+        request_fail_unavailable(req);
+        return;
+    }
+    if (strcmp(state, "23505") == 0) {
+        request_fail(req, 409, SCIM_TYPE_UNIQUENESS, "A resource with that value already exists.");
+        return;
+    }
+    rlog_error(req, "database error", LF_STR("sqlstate", state),
+               LF_STR("error", pg_query_error(q)), LF_STR("query", pg_query_label(q)));
+    request_fail(req, 500, NULL, "Internal error (request %s).", req->id);
 }
 
 void request_stream_start(struct request *req, int status)

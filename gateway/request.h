@@ -82,6 +82,10 @@ void request_fail(struct request *req, int status, const char *scim_type, const 
                   ...) PRINTF_LIKE(4, 5);
 /* Reply 503 with Retry-After for a database that is down or too slow. */
 void request_fail_unavailable(struct request *req);
+/* Reply for a failed database query: 503 with Retry-After when the database
+ * is unavailable or slow, 409 for a uniqueness violation, 500 otherwise. */
+struct pg_query;
+void request_fail_db(struct request *req, const struct pg_query *q);
 /* Reply with no body (e.g. 204) and end the request. */
 void request_reply_empty(struct request *req, int status);
 /* Reply with a preformatted text body (copied). */

@@ -8,17 +8,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "health.h"
 #include "util.h"
 
 #define SCIM2 REQ_STYLE_SCIM2
 #define API REQ_STYLE_API
 #define PLAIN REQ_STYLE_PLAIN
+#define ADMIN_JSON (ROUTE_ADMIN | ROUTE_JSON)
 
 static const struct route routes[] = {
     {EVHTTP_REQ_GET, "/healthz", health_live, ROUTE_PUBLIC, 0, PLAIN},
     {EVHTTP_REQ_GET, "/livez", health_live, ROUTE_PUBLIC, 0, PLAIN},
     {EVHTTP_REQ_GET, "/readyz", health_ready, ROUTE_PUBLIC, 0, PLAIN},
+
+    /* Admin API */
+    {EVHTTP_REQ_POST, "/v1/organizations", admin_org_create, ADMIN_JSON, 0, API},
+    {EVHTTP_REQ_GET, "/v1/organizations", admin_org_list, ROUTE_ADMIN, 0, API},
+    {EVHTTP_REQ_GET, "/v1/organizations/*", admin_org_get, ROUTE_ADMIN, 0, API},
+    {EVHTTP_REQ_DELETE, "/v1/organizations/*", admin_org_delete, ROUTE_ADMIN, 0, API},
+    {EVHTTP_REQ_GET, "/v1/organizations/*/scim/endpoint", admin_org_endpoint, ROUTE_ADMIN, 0,
+     API},
+    {EVHTTP_REQ_POST, "/v1/organizations/*/scim/tokens", admin_token_create, ADMIN_JSON, 0,
+     API},
+    {EVHTTP_REQ_GET, "/v1/organizations/*/scim/tokens", admin_token_list, ROUTE_ADMIN, 0, API},
+    {EVHTTP_REQ_DELETE, "/v1/organizations/*/scim/tokens/*", admin_token_revoke, ROUTE_ADMIN, 0,
+     API},
 };
 
 enum request_style router_style_for(const char *path)
