@@ -35,6 +35,11 @@ struct config {
     int filter_max_results;      /* ServiceProviderConfig filter.maxResults, page cap */
     int worker_concurrency;      /* deliveries in flight per worker */
     int worker_poll_ms;          /* polling fallback interval of the worker */
+    int webhook_timeout_ms;      /* one delivery attempt, connect to last byte */
+    int webhook_retry_min_ms;    /* backoff floor */
+    int webhook_retry_base_ms;   /* backoff ceiling of the first retry */
+    int webhook_retry_cap_ms;    /* backoff ceiling of any retry */
+    int webhook_retry_horizon_s; /* retries continue this long, then the delivery fails */
     bool with_worker;            /* serve: also run the delivery worker */
     bool check_only;             /* serve --check-config: validate and exit */
 };

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "admin_webhooks.h"
 #include "health.h"
 #include "util.h"
 
@@ -34,6 +35,13 @@ static const struct route routes[] = {
     {EVHTTP_REQ_GET, "/v1/organizations/*/scim/tokens", admin_token_list, ROUTE_ADMIN, 0, API},
     {EVHTTP_REQ_DELETE, "/v1/organizations/*/scim/tokens/*", admin_token_revoke, ROUTE_ADMIN, 0,
      API},
+    {EVHTTP_REQ_POST, "/v1/webhook-endpoints", admin_webhook_create, ADMIN_JSON, 0, API},
+    {EVHTTP_REQ_GET, "/v1/webhook-endpoints", admin_webhook_list, ROUTE_ADMIN, 0, API},
+    {EVHTTP_REQ_DELETE, "/v1/webhook-endpoints/*", admin_webhook_delete, ROUTE_ADMIN, 0, API},
+    {EVHTTP_REQ_GET, "/v1/webhook-endpoints/*/deliveries", admin_webhook_deliveries, ROUTE_ADMIN,
+     0, API},
+    {EVHTTP_REQ_POST, "/v1/events/*/replay", admin_event_replay, ROUTE_ADMIN, 0, API},
+    {EVHTTP_REQ_GET, "/v1/events", admin_events_list, ROUTE_ADMIN, 0, API},
 };
 
 enum request_style router_style_for(const char *path)

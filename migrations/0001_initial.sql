@@ -113,7 +113,7 @@ CREATE TABLE events (
     id              text NOT NULL,                -- evt_<ulid>
     type            text NOT NULL,                -- scimUser.provisioned, ...
     resource_id     text,                         -- usr_/grp_ id, orders deliveries
-    payload         jsonb NOT NULL,               -- the webhook body
+    payload         json NOT NULL,                -- the webhook body, byte order kept
     created_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (org_id, seq)
 );
@@ -130,27 +130,31 @@ CREATE TABLE webhook_endpoints (
 );
 
 -- One row per (event, endpoint): the unit the worker claims, retries and
--- finally marks succeeded or failed. msg id is the webhook-id header.
+-- finally marks succeeded or failed. Its id is the webhook-id header, the
+-- same on every retry.
 CREATE TABLE deliveries (
-    org_id          text NOT NULL,
-    id              text NOT NULL,                -- msg_<ulid>
-    event_seq       bigint NOT NULL,
-    endpoint_id     text NOT NULL REFERENCES webhook_endpoints (id),
-    resource_id     text,
-    status          text NOT NULL DEFAULT 'pending'
-                    CHECK (status IN ('pending', 'succeeded', 'failed')),
-    attempts        integer NOT NULL DEFAULT 0,
-    next_attempt_at timestamptz NOT NULL DEFAULT now(),
-    lease_owner     text,
-    lease_until     timestamptz,
-    last_status     integer,
-    last_error      text,
-    created_at      timestamptz NOT NULL DEFAULT now(),
-    updated_at      timestamptz NOT NULL DEFAULT now(),
+    org_id           text NOT NULL,
+    id               text NOT NULL,               -- msg_<event ulid><endpoint ulid>
+    event_seq        bigint NOT NULL,
+    endpoint_id      text NOT NULL REFERENCES webhook_endpoints (id),
+    resource_id      text NOT NULL DEFAULT '',    -- deliveries of one resource go in seq order
+    status           text NOT NULL DEFAULT 'pending'
+                     CHECK (status IN ('pending', 'succeeded', 'failed')),
+    attempts         integer NOT NULL DEFAULT 0,
+    next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+    first_attempt_at timestamptz,
+    lease_owner      text,                        -- worker holding it
+    lease_until      timestamptz,                 -- taken over by others after this
+    last_status      integer,                     -- HTTP status of the last attempt
+    last_error       text,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (org_id, id),
     FOREIGN KEY (org_id, event_seq) REFERENCES events (org_id, seq)
 );
 CREATE INDEX deliveries_due_idx ON deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_order_idx
+    ON deliveries (endpoint_id, org_id, resource_id, event_seq) WHERE status = 'pending';
 CREATE INDEX deliveries_endpoint_idx ON deliveries (endpoint_id, created_at);
 
 -- Every attempt of every delivery, for GET /v1/webhook-endpoints/{id}/deliveries.
