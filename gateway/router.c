@@ -10,18 +10,37 @@
 
 #include "admin.h"
 #include "admin_webhooks.h"
+#include "auth.h"
+#include "discovery.h"
 #include "health.h"
+#include "users.h"
 #include "util.h"
 
 #define SCIM2 REQ_STYLE_SCIM2
 #define API REQ_STYLE_API
 #define PLAIN REQ_STYLE_PLAIN
 #define ADMIN_JSON (ROUTE_ADMIN | ROUTE_JSON)
+#define SCIM_JSON (ROUTE_SCIM | ROUTE_JSON)
 
 static const struct route routes[] = {
     {EVHTTP_REQ_GET, "/healthz", health_live, ROUTE_PUBLIC, 0, PLAIN},
     {EVHTTP_REQ_GET, "/livez", health_live, ROUTE_PUBLIC, 0, PLAIN},
     {EVHTTP_REQ_GET, "/readyz", health_ready, ROUTE_PUBLIC, 0, PLAIN},
+
+    /* SCIM 2.0 */
+    {EVHTTP_REQ_GET, "/scim/v2/ServiceProviderConfig", discovery_spc, ROUTE_SCIM, 0, SCIM2},
+    {EVHTTP_REQ_GET, "/scim/v2/ResourceTypes", discovery_resource_types, ROUTE_SCIM, 0, SCIM2},
+    {EVHTTP_REQ_GET, "/scim/v2/ResourceTypes/*", discovery_resource_type, ROUTE_SCIM, 0, SCIM2},
+    {EVHTTP_REQ_GET, "/scim/v2/Schemas", discovery_schemas, ROUTE_SCIM, 0, SCIM2},
+    {EVHTTP_REQ_GET, "/scim/v2/Schemas/*", discovery_schema, ROUTE_SCIM, 0, SCIM2},
+    {EVHTTP_REQ_GET, "/scim/v2/Me", discovery_me, ROUTE_SCIM, 0, SCIM2},
+    {EVHTTP_REQ_GET, "/scim/v2/Users", users_list, ROUTE_SCIM, SCOPE_GET_USERS, SCIM2},
+    {EVHTTP_REQ_POST, "/scim/v2/Users", users_create, SCIM_JSON, SCOPE_POST_USERS, SCIM2},
+    {EVHTTP_REQ_POST, "/scim/v2/Users/.search", users_search, SCIM_JSON, SCOPE_GET_USERS, SCIM2},
+    {EVHTTP_REQ_GET, "/scim/v2/Users/*", users_get, ROUTE_SCIM, SCOPE_GET_USERS, SCIM2},
+    {EVHTTP_REQ_PUT, "/scim/v2/Users/*", users_replace, SCIM_JSON, SCOPE_PUT_USERS, SCIM2},
+    {EVHTTP_REQ_PATCH, "/scim/v2/Users/*", users_patch, SCIM_JSON, SCOPE_PATCH_USERS, SCIM2},
+    {EVHTTP_REQ_DELETE, "/scim/v2/Users/*", users_delete, ROUTE_SCIM, SCOPE_DELETE_USERS, SCIM2},
 
     /* Admin API */
     {EVHTTP_REQ_POST, "/v1/organizations", admin_org_create, ADMIN_JSON, 0, API},

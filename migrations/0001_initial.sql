@@ -169,3 +169,17 @@ CREATE TABLE delivery_attempts (
     PRIMARY KEY (org_id, delivery_id, attempt),
     FOREIGN KEY (org_id, delivery_id) REFERENCES deliveries (org_id, id) ON DELETE CASCADE
 );
+
+-- Lets one statement abort its transaction with a chosen SQLSTATE, so a
+-- pipeline segment (several statements, one implicit transaction) can check a
+-- condition, e.g. an optimistic version match, and roll everything back.
+-- scimgate's own codes: SGV01 version changed (retry), SGN01 not found.
+CREATE FUNCTION scimgate_assert(ok boolean, code text, message text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF ok IS NOT TRUE THEN
+        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message;
+    END IF;
+    RETURN true;
+END
+$$;
