@@ -11,6 +11,7 @@
 #include "admin.h"
 #include "admin_webhooks.h"
 #include "health.h"
+#include "metrics.h"
 #include "util.h"
 
 #define SCIM2 REQ_STYLE_SCIM2
@@ -22,6 +23,7 @@ static const struct route routes[] = {
     {EVHTTP_REQ_GET, "/healthz", health_live, ROUTE_PUBLIC, 0, PLAIN},
     {EVHTTP_REQ_GET, "/livez", health_live, ROUTE_PUBLIC, 0, PLAIN},
     {EVHTTP_REQ_GET, "/readyz", health_ready, ROUTE_PUBLIC, 0, PLAIN},
+    {EVHTTP_REQ_GET, "/metrics", metrics_handle, ROUTE_PUBLIC, 0, PLAIN},
 
     /* Admin API */
     {EVHTTP_REQ_POST, "/v1/organizations", admin_org_create, ADMIN_JSON, 0, API},

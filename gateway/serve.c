@@ -22,6 +22,7 @@
 #include "auth.h"
 #include "gateway.h"
 #include "log.h"
+#include "metrics.h"
 #include "pg_listen.h"
 #include "pg_pool.h"
 #include "sdnotify.h"
@@ -103,6 +104,11 @@ static void on_ready_timer(evutil_socket_t fd, short what, void *arg)
     sdnotify(status);
 }
 
+static void on_query_done(double seconds, bool ok, void *arg)
+{
+    metrics_query(arg, seconds, ok);
+}
+
 static void setup_common(struct process *p, const struct config *cfg, const char *app_name)
 {
     memset(p, 0, sizeof *p);
@@ -123,6 +129,8 @@ static void setup_common(struct process *p, const struct config *cfg, const char
         .max_inflight = 1,
     };
     p->gw.pool = pg_pool_create(p->gw.base, &po);
+    p->gw.metrics = metrics_create();
+    pg_pool_set_observer(p->gw.pool, on_query_done, p->gw.metrics);
     p->sigterm = evsignal_new(p->gw.base, SIGTERM, on_signal, p);
     p->sigint = evsignal_new(p->gw.base, SIGINT, on_signal, p);
     evsignal_add(p->sigterm, NULL);
@@ -138,6 +146,7 @@ static void teardown(struct process *p)
     pg_listen_free(p->listen);
     server_free(p->gw.server);
     auth_free(p->gw.auth);
+    metrics_free(p->gw.metrics);
     event_free(p->sigterm);
     event_free(p->sigint);
     event_free(p->ready_timer);
