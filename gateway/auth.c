@@ -18,6 +18,7 @@
 
 #include "hmap.h"
 #include "ids.h"
+#include "metrics.h"
 #include "log.h"
 #include "pg_pool.h"
 #include "request.h"
@@ -431,6 +432,7 @@ void auth_check(struct request *req)
 {
     struct auth *a = req->gw->auth;
     if (address_blocked(a, req->remote, util_now_ms())) {
+        metrics_rate_limited(req->gw->metrics, "failed_auth");
         request_add_header(req, "Retry-After", "10");
         request_fail(req, 429, NULL, "Too many failed authentication attempts.");
         return;

@@ -14,6 +14,8 @@
 #include <event2/keyvalq_struct.h>
 
 #include "log.h"
+#include "metrics.h"
+#include "router.h"
 #include "pg_query.h"
 #include "server.h"
 #include "util.h"
@@ -142,10 +144,33 @@ static void access_log(struct request *req)
     request_log(req, level, "request", f, ARRAY_LEN(f));
 }
 
+/* The route pattern as a metric label: "*" segments become "{id}". */
+static void route_label(const struct request *req, char *buf, size_t len)
+{
+    if (!req->route) {
+        snprintf(buf, len, "unmatched");
+        return;
+    }
+    size_t o = 0;
+    for (const char *p = req->route->pattern; *p && o + 5 < len; p++) {
+        if (*p == '*') {
+            memcpy(buf + o, "{id}", 4);
+            o += 4;
+        } else {
+            buf[o++] = *p;
+        }
+    }
+    buf[o] = '\0';
+}
+
 static void finish(struct request *req)
 {
     request_set_state(req, REQ_DONE);
     access_log(req);
+    char label[128];
+    route_label(req, label, sizeof label);
+    metrics_request(req->gw->metrics, label, req->method_name, req->status,
+                    (double)(util_mono_us() - req->start_us) / 1e6);
     server_request_done(req->gw->server, req);
     request_free(req);
 }

@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "discovery.h"
 #include "health.h"
+#include "metrics.h"
 #include "users.h"
 #include "util.h"
 
@@ -26,6 +27,7 @@ static const struct route routes[] = {
     {EVHTTP_REQ_GET, "/healthz", health_live, ROUTE_PUBLIC, 0, PLAIN},
     {EVHTTP_REQ_GET, "/livez", health_live, ROUTE_PUBLIC, 0, PLAIN},
     {EVHTTP_REQ_GET, "/readyz", health_ready, ROUTE_PUBLIC, 0, PLAIN},
+    {EVHTTP_REQ_GET, "/metrics", metrics_handle, ROUTE_PUBLIC, 0, PLAIN},
 
     /* SCIM 2.0 */
     {EVHTTP_REQ_GET, "/scim/v2/ServiceProviderConfig", discovery_spc, ROUTE_SCIM, 0, SCIM2},

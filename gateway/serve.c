@@ -22,6 +22,7 @@
 #include "auth.h"
 #include "gateway.h"
 #include "log.h"
+#include "metrics.h"
 #include "pg_listen.h"
 #include "pg_pool.h"
 #include "sdnotify.h"
@@ -33,7 +34,7 @@ struct process {
     struct gateway gw;
     struct pg_listen *listen;
     struct worker *worker;
-    struct event *sigterm, *sigint;
+    struct event *sigterm, *sigint, *sighup;
     struct event *ready_timer;  /* announces READY=1 once the pool has settled */
     char listening[300];        /* host:port actually bound */
     int pending_stops;        /* drain steps still running */
@@ -51,6 +52,22 @@ static void on_auth_listen_state(bool up, void *arg)
 {
     struct process *p = arg;
     auth_set_listening(p->gw.auth, up);
+}
+
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    struct process *p = arg;
+    char err[300];
+    (void)sig;
+    (void)what;
+    if (!p->gw.server || !p->gw.cfg->tls_cert) {
+        log_info("SIGHUP: nothing to reload", LF_NONE);
+        return;
+    }
+    if (server_reload_tls(p->gw.server, err, sizeof err))
+        log_info("TLS certificate reloaded", LF_STR("cert", p->gw.cfg->tls_cert));
+    else
+        log_error("TLS reload failed; keeping the previous certificate", LF_STR("error", err));
 }
 
 static void step_done(void *arg)
@@ -103,6 +120,11 @@ static void on_ready_timer(evutil_socket_t fd, short what, void *arg)
     sdnotify(status);
 }
 
+static void on_query_done(double seconds, bool ok, void *arg)
+{
+    metrics_query(arg, seconds, ok);
+}
+
 static void setup_common(struct process *p, const struct config *cfg, const char *app_name)
 {
     memset(p, 0, sizeof *p);
@@ -123,10 +145,14 @@ static void setup_common(struct process *p, const struct config *cfg, const char
         .max_inflight = 1,
     };
     p->gw.pool = pg_pool_create(p->gw.base, &po);
+    p->gw.metrics = metrics_create();
+    pg_pool_set_observer(p->gw.pool, on_query_done, p->gw.metrics);
     p->sigterm = evsignal_new(p->gw.base, SIGTERM, on_signal, p);
     p->sigint = evsignal_new(p->gw.base, SIGINT, on_signal, p);
+    p->sighup = evsignal_new(p->gw.base, SIGHUP, on_sighup, p);
     evsignal_add(p->sigterm, NULL);
     evsignal_add(p->sigint, NULL);
+    evsignal_add(p->sighup, NULL);
     p->ready_timer = evtimer_new(p->gw.base, on_ready_timer, p);
     event_active(p->ready_timer, EV_TIMEOUT, 0);
 }
@@ -138,8 +164,10 @@ static void teardown(struct process *p)
     pg_listen_free(p->listen);
     server_free(p->gw.server);
     auth_free(p->gw.auth);
+    metrics_free(p->gw.metrics);
     event_free(p->sigterm);
     event_free(p->sigint);
+    event_free(p->sighup);
     event_free(p->ready_timer);
     event_base_free(p->gw.base);
     libevent_global_shutdown();
@@ -156,7 +184,9 @@ int serve_run(const struct config *cfg)
     p.gw.server = server_create(&p.gw);
     char err[256];
     if (!server_listen(p.gw.server, err, sizeof err)) {
-        fprintf(stderr, "scimgate: invalid SCIMGATE_LISTEN (--listen): %s\n", err);
+        fprintf(stderr, "scimgate: %s%s\n",
+                strncmp(err, "cannot listen", 13) == 0 ? "invalid SCIMGATE_LISTEN (--listen): " : "",
+                err);
         teardown(&p);
         return 1;
     }

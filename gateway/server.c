@@ -22,7 +22,12 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <event2/keyvalq_struct.h>
 
 #include "auth.h"
@@ -47,7 +52,74 @@ struct server {
     struct event *drain_check;    /* runs the completion check from the loop */
     void (*drained)(void *arg);
     void *drained_arg;
+    SSL_CTX *tls;                 /* current certificate, or NULL for plain HTTP */
 };
+
+/* ---- TLS ---- */
+
+static void tls_error(char *err, size_t errlen, const char *what)
+{
+    char msg[200] = "";
+    unsigned long e = ERR_get_error();
+    if (e)
+        ERR_error_string_n(e, msg, sizeof msg);
+    ERR_clear_error();
+    snprintf(err, errlen, "%s%s%s", what, *msg ? ": " : "", msg);
+}
+
+/* TLS 1.2 and 1.3 only, forward-secret AEAD suites for 1.2, no renegotiation,
+ * no compression. */
+static SSL_CTX *tls_load(const char *cert, const char *key, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        tls_error(err, errlen, "cannot create a TLS context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20");
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        tls_error(err, errlen, "cannot load SCIMGATE_TLS_CERT");
+    } else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+        tls_error(err, errlen, mismatch ? "SCIMGATE_TLS_KEY does not match SCIMGATE_TLS_CERT"
+                                        : "cannot load SCIMGATE_TLS_KEY");
+    } else if (SSL_CTX_check_private_key(ctx) != 1) {
+        tls_error(err, errlen, "SCIMGATE_TLS_KEY does not match SCIMGATE_TLS_CERT");
+    } else {
+        return ctx;
+    }
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+/* Every accepted connection gets a TLS bufferevent from the current context;
+ * SSL_new takes its own reference, so a reload never disturbs it. */
+static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
+{
+    struct server *s = arg;
+    SSL *ssl = SSL_new(s->tls);
+    if (!ssl)
+        return NULL;
+    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                          BEV_OPT_CLOSE_ON_FREE);
+}
+
+bool server_reload_tls(struct server *s, char *err, size_t errlen)
+{
+    const struct config *cfg = s->gw->cfg;
+    if (!cfg->tls_cert)
+        return true;
+    SSL_CTX *ctx = tls_load(cfg->tls_cert, cfg->tls_key, err, errlen);
+    if (!ctx)
+        return false;
+    SSL_CTX_free(s->tls);
+    s->tls = ctx;
+    return true;
+}
 
 static void on_request(struct evhttp_request *ev, void *arg);
 
@@ -77,6 +149,11 @@ struct server *server_create(struct gateway *gw)
 bool server_listen(struct server *s, char *err, size_t errlen)
 {
     const struct config *cfg = s->gw->cfg;
+    if (cfg->tls_cert) {
+        if (!server_reload_tls(s, err, errlen))
+            return false;
+        evhttp_set_bevcb(s->http, tls_bevcb, s);
+    }
     const char *host = cfg->listen_host[0] ? cfg->listen_host : "0.0.0.0";
     s->bound = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)cfg->listen_port);
     if (!s->bound) {
@@ -115,6 +192,7 @@ void server_free(struct server *s)
     if (s->drain_check)
         event_free(s->drain_check);
     evhttp_free(s->http);
+    SSL_CTX_free(s->tls);
     free(s);
 }
 

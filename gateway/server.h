@@ -23,6 +23,10 @@ int server_port(const struct server *s);
 /* Stops accepting and calls done(arg) once every in-flight request has been
  * answered and written, or when timeout_ms passes, whichever is first. */
 void server_drain(struct server *s, int timeout_ms, void (*done)(void *arg), void *arg);
+/* Loads SCIMGATE_TLS_CERT / SCIMGATE_TLS_KEY again (SIGHUP). New connections
+ * use the new certificate; open connections keep theirs. On failure the old
+ * one stays and err says why. */
+bool server_reload_tls(struct server *s, char *err, size_t errlen);
 /* Frees the evhttp and every connection. NULL is fine. */
 void server_free(struct server *s);
 

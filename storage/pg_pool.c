@@ -38,7 +38,15 @@ struct pg_pool {
     struct event *done_ev;         /* runs the callbacks of `done` */
     struct event *queue_timer;     /* expires waiters older than queue_timeout_ms */
     uint64_t queries, failures;
+    void (*observer)(double, bool, void *);
+    void *observer_arg;
 };
+
+void pg_pool_set_observer(struct pg_pool *pool, void (*fn)(double, bool, void *), void *arg)
+{
+    pool->observer = fn;
+    pool->observer_arg = arg;
+}
 
 static void dispatch(struct pg_pool *pool);
 
@@ -69,8 +77,11 @@ static void run_done(evutil_socket_t fd, short what, void *arg)
             continue;
         }
         pool->queries++;
-        if (q->status != PG_PENDING && q->status != PG_OK)
+        bool ok = q->status == PG_PENDING || q->status == PG_OK;
+        if (!ok)
             pool->failures++;
+        if (pool->observer)
+            pool->observer((double)(util_mono_us() - q->created_us) / 1e6, ok, pool->observer_arg);
         pg_query_complete(q);
     }
 }

@@ -57,6 +57,10 @@ bool pg_pool_up(const struct pg_pool *pool);
 bool pg_pool_settled(const struct pg_pool *pool);
 void pg_pool_get_stats(const struct pg_pool *pool, struct pg_pool_stats *out);
 
+/* Calls fn(seconds, ok, arg) for every query that completes (for metrics). */
+void pg_pool_set_observer(struct pg_pool *pool, void (*fn)(double seconds, bool ok, void *arg),
+                          void *arg);
+
 /* Exclusive use of one connection, for a transaction that needs C logic
  * between round trips. cb gets the connection, or NULL with the reason. */
 typedef void (*pg_acquire_cb)(struct pg_conn *conn, enum pg_status st, void *arg);

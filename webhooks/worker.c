@@ -27,6 +27,7 @@
 #include "deliver.h"
 #include "ids.h"
 #include "log.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "pg_listen.h"
 #include "pg_pool.h"
@@ -151,8 +152,10 @@ static void on_delivered(const struct deliver_result *r, void *arg)
         job_free(j);
         return;
     }
+    double seconds = (double)r->duration_ms / 1000.0;
     if (r->status >= 200 && r->status < 300) {
         w->delivered++;
+        metrics_delivery(w->gw->metrics, "succeeded", seconds);
         record(j, "succeeded", 0);
         return;
     }
@@ -162,16 +165,18 @@ static void on_delivered(const struct deliver_result *r, void *arg)
                                        util_now_ms(), rnd);
     if (next == BACKOFF_GIVE_UP) {
         w->failed++;
+        metrics_delivery(w->gw->metrics, "failed", seconds);
         log_warn("webhook delivery failed for good", LF_STR("delivery", j->id),
                  LF_INT("attempts", j->attempt), LF_STR("error", r->error));
         record(j, "failed", 0);
-    } else {
-        w->retried++;
-        log_info("webhook attempt failed; retrying", LF_STR("delivery", j->id),
-                 LF_INT("attempt", j->attempt), LF_INT("status", r->status),
-                 LF_STR("error", r->error), LF_INT("retry_in_ms", next - util_now_ms()));
-        record(j, "pending", next);
+        return;
     }
+    w->retried++;
+    metrics_delivery(w->gw->metrics, "retry_scheduled", seconds);
+    log_info("webhook attempt failed; retrying", LF_STR("delivery", j->id),
+             LF_INT("attempt", j->attempt), LF_INT("status", r->status), LF_STR("error", r->error),
+             LF_INT("retry_in_ms", next - util_now_ms()));
+    record(j, "pending", next);
 }
 
 /* ---- sending ---- */

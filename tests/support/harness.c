@@ -22,6 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "auth.h"
 #include "ids.h"
 #include "util.h"
@@ -545,4 +549,104 @@ const char *th_fmt(const char *fmt, ...)
     vsnprintf(b, sizeof bufs[0], fmt, ap);
     va_end(ap);
     return b;
+}
+
+/* ---- HTTPS ---- */
+
+struct th_tls {
+    int fd;
+    SSL_CTX *ctx;
+    SSL *ssl;
+};
+
+struct th_tls *th_tls_connect(int port, const char *ca_file, const char *host, char *why,
+                              size_t whylen)
+{
+    int fd = connect_loopback(port, 10000);
+    if (fd < 0)
+        return NULL;
+    struct th_tls *t = xcalloc(1, sizeof *t);
+    t->fd = fd;
+    t->ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_load_verify_locations(t->ctx, ca_file, NULL);
+    SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
+    t->ssl = SSL_new(t->ctx);
+    SSL_set_tlsext_host_name(t->ssl, host);
+    SSL_set1_host(t->ssl, host);
+    SSL_set_fd(t->ssl, fd);
+    if (SSL_connect(t->ssl) != 1) {
+        if (why) {
+            long v = SSL_get_verify_result(t->ssl);
+            snprintf(why, whylen, "%s", v != X509_V_OK ? X509_verify_cert_error_string(v)
+                                                       : "handshake failed");
+        }
+        th_tls_close(t);
+        return NULL;
+    }
+    return t;
+}
+
+static bool tls_read_response(struct th_tls *t, struct strbuf *b)
+{
+    char chunk[4096];
+    for (;;) {
+        char *end = b->s ? strstr(b->s, "\r\n\r\n") : NULL;
+        if (end) {
+            const char *cl = strcasestr(b->s, "Content-Length:");
+            size_t need = (size_t)(end + 4 - b->s) + (cl ? strtoul(cl + 15, NULL, 10) : 0);
+            if (b->len >= need)
+                return true;
+        }
+        int n = SSL_read(t->ssl, chunk, sizeof chunk);
+        if (n <= 0)
+            return false;
+        strbuf_append(b, chunk, (size_t)n);
+    }
+}
+
+struct th_resp *th_tls_request(struct th_tls *t, const char *method, const char *path)
+{
+    char req[1024];
+    int n = snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: localhost\r\n\r\n", method, path);
+    if (SSL_write(t->ssl, req, n) != n)
+        return NULL;
+    struct strbuf b = {0};
+    if (!tls_read_response(t, &b)) {
+        strbuf_clear(&b);
+        return NULL;
+    }
+    size_t len = b.len;
+    return parse_response(strbuf_detach(&b), len);
+}
+
+void th_tls_peer_fingerprint(struct th_tls *t, char *out)
+{
+    X509 *cert = SSL_get1_peer_certificate(t->ssl);
+    unsigned char md[32];
+    unsigned int n = 0;
+    X509_digest(cert, EVP_sha256(), md, &n);
+    X509_free(cert);
+    util_hex(md, n, out);
+}
+
+void th_tls_close(struct th_tls *t)
+{
+    if (!t)
+        return;
+    SSL_free(t->ssl);
+    SSL_CTX_free(t->ctx);
+    close(t->fd);
+    free(t);
+}
+
+void th_make_cert(const char *dir, const char *name)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost"
+             " -addext subjectAltName=DNS:localhost,IP:127.0.0.1"
+             " -keyout '%s/%s.key' -out '%s/%s.crt' 2>/dev/null",
+             dir, name, dir, name);
+    if (system(cmd) != 0)
+        util_fatal("openssl could not make a certificate");
 }

@@ -101,6 +101,22 @@ char *th_http_raw(int port, const char *bytes, size_t len, int timeout_ms);
 const char *th_resp_header(const struct th_resp *r, const char *name);
 void th_resp_free(struct th_resp *r);
 
+/* ---- HTTPS ---- */
+
+struct th_tls;
+/* Opens a verified TLS connection (CA file, expected host name); NULL when
+ * the handshake or verification fails (*why, if given, says how). */
+struct th_tls *th_tls_connect(int port, const char *ca_file, const char *host, char *why,
+                              size_t whylen);
+/* One keep-alive request on the connection; NULL if the connection failed. */
+struct th_resp *th_tls_request(struct th_tls *t, const char *method, const char *path);
+/* SHA-256 of the peer certificate as hex (65 bytes). */
+void th_tls_peer_fingerprint(struct th_tls *t, char *out);
+void th_tls_close(struct th_tls *t);
+/* Writes a self-signed certificate and key for localhost/127.0.0.1 to
+ * dir/name.crt and dir/name.key. */
+void th_make_cert(const char *dir, const char *name);
+
 /* Formats into a static rotating buffer (handy for paths). */
 const char *th_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
