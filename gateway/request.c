@@ -299,24 +299,67 @@ void request_fail_db(struct request *req, const struct pg_query *q)
     request_fail(req, 500, NULL, "Internal error (request %s).", req->id);
 }
 
+/* The connection closed while streaming: wake a producer waiting for a
+ * write that will never complete. */
+static void on_stream_close(struct evhttp_connection *evcon, void *arg)
+{
+    struct request *req = arg;
+    (void)evcon;
+    req->client_gone = true;
+    void (*sent)(struct request *) = req->stream_sent;
+    req->stream_sent = NULL;
+    if (sent)
+        sent(req);
+}
+
+static void on_chunk_written(struct evhttp_connection *evcon, void *arg)
+{
+    struct request *req = arg;
+    (void)evcon;
+    void (*sent)(struct request *) = req->stream_sent;
+    req->stream_sent = NULL;
+    if (sent)
+        sent(req);
+}
+
 void request_stream_start(struct request *req, int status)
 {
     req->status = status;
     request_set_state(req, REQ_STREAM);
     request_add_header(req, "Content-Type", content_type(req));
     common_headers(req);
+    struct evhttp_connection *c = evhttp_request_get_connection(req->ev);
+    if (c)
+        evhttp_connection_set_closecb(c, on_stream_close, req);
+    else
+        req->client_gone = true;
     evhttp_send_reply_start(req->ev, status, NULL);
 }
 
 void request_stream_chunk(struct request *req, struct evbuffer *buf,
-                          void (*sent)(struct evhttp_connection *, void *), void *arg)
+                          void (*sent)(struct request *req))
 {
     req->reply_bytes += evbuffer_get_length(buf);
-    evhttp_send_reply_chunk_with_cb(req->ev, buf, sent, arg);
+    if (req->client_gone || !evhttp_request_get_connection(req->ev)) {
+        req->client_gone = true;
+        evbuffer_drain(buf, evbuffer_get_length(buf));
+        sent(req);
+        return;
+    }
+    req->stream_sent = sent;
+    evhttp_send_reply_chunk_with_cb(req->ev, buf, on_chunk_written, req);
+}
+
+bool request_stream_gone(const struct request *req)
+{
+    return req->client_gone;
 }
 
 void request_stream_end(struct request *req)
 {
+    struct evhttp_connection *c = evhttp_request_get_connection(req->ev);
+    if (c)
+        evhttp_connection_set_closecb(c, NULL, NULL);
     evhttp_send_reply_end(req->ev);
     finish(req);
 }

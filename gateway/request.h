@@ -69,6 +69,8 @@ struct request {
     int burst;                        /* the token's own burst, 0 = default */
     int status;                       /* reply status, for the access log */
     size_t reply_bytes;               /* reply body size, for the access log */
+    bool client_gone;                 /* the connection closed during a stream */
+    void (*stream_sent)(struct request *); /* waiting for a chunk to be written */
     void *ctx;                        /* handler state */
     void (*ctx_free)(void *ctx);      /* frees ctx with the request (may be NULL) */
 };
@@ -92,12 +94,15 @@ void request_reply_empty(struct request *req, int status);
 void request_reply_text(struct request *req, int status, const char *content_type,
                         const char *body, size_t len);
 
-/* Chunked replies for large documents: start, any number of chunks, end. The
- * chunk callback (may be NULL) runs when the chunk has been written to the
- * socket, so producers can wait for the client instead of buffering. */
+/* Chunked replies for large documents: start, any number of chunks, end.
+ * request_stream_chunk queues buf (drained) and calls sent(req) once it has
+ * been written to the socket, so a producer fetches its next page only when
+ * the client keeps up; if the client goes away, sent(req) is called anyway
+ * and request_stream_gone(req) turns true: the producer then ends. */
 void request_stream_start(struct request *req, int status);
 void request_stream_chunk(struct request *req, struct evbuffer *buf,
-                          void (*sent)(struct evhttp_connection *, void *), void *arg);
+                          void (*sent)(struct request *req));
+bool request_stream_gone(const struct request *req);
 void request_stream_end(struct request *req);
 
 /* Adds a response header (before the reply). */

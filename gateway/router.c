@@ -12,6 +12,7 @@
 #include "admin_webhooks.h"
 #include "auth.h"
 #include "discovery.h"
+#include "groups.h"
 #include "health.h"
 #include "metrics.h"
 #include "users.h"
@@ -43,6 +44,15 @@ static const struct route routes[] = {
     {EVHTTP_REQ_PUT, "/scim/v2/Users/*", users_replace, SCIM_JSON, SCOPE_PUT_USERS, SCIM2},
     {EVHTTP_REQ_PATCH, "/scim/v2/Users/*", users_patch, SCIM_JSON, SCOPE_PATCH_USERS, SCIM2},
     {EVHTTP_REQ_DELETE, "/scim/v2/Users/*", users_delete, ROUTE_SCIM, SCOPE_DELETE_USERS, SCIM2},
+    {EVHTTP_REQ_GET, "/scim/v2/Groups", groups_list, ROUTE_SCIM, SCOPE_GET_GROUPS, SCIM2},
+    {EVHTTP_REQ_POST, "/scim/v2/Groups", groups_create, SCIM_JSON, SCOPE_POST_GROUPS, SCIM2},
+    {EVHTTP_REQ_POST, "/scim/v2/Groups/.search", groups_search, SCIM_JSON, SCOPE_GET_GROUPS,
+     SCIM2},
+    {EVHTTP_REQ_GET, "/scim/v2/Groups/*", groups_get, ROUTE_SCIM, SCOPE_GET_GROUPS, SCIM2},
+    {EVHTTP_REQ_PUT, "/scim/v2/Groups/*", groups_replace, SCIM_JSON, SCOPE_PUT_GROUPS, SCIM2},
+    {EVHTTP_REQ_PATCH, "/scim/v2/Groups/*", groups_patch, SCIM_JSON, SCOPE_PATCH_GROUPS, SCIM2},
+    {EVHTTP_REQ_DELETE, "/scim/v2/Groups/*", groups_delete, ROUTE_SCIM, SCOPE_DELETE_GROUPS,
+     SCIM2},
 
     /* Admin API */
     {EVHTTP_REQ_POST, "/v1/organizations", admin_org_create, ADMIN_JSON, 0, API},
