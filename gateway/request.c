@@ -75,6 +75,9 @@ struct request *request_create(struct gateway *gw, struct evhttp_request *ev)
     else
         ids_new("", req->id);
     set_remote(req);
+    const char *ua = evhttp_find_header(evhttp_request_get_input_headers(ev), "User-Agent");
+    if (ua)
+        snprintf(req->user_agent, sizeof req->user_agent, "%s", ua);
     struct evbuffer *in = evhttp_request_get_input_buffer(ev);
     req->body_len = evbuffer_get_length(in);
     req->body = req->body_len ? (const char *)evbuffer_pullup(in, -1) : "";
@@ -132,14 +135,11 @@ static void access_log(struct request *req)
     enum log_level level = req->status >= 500 ? LOG_ERROR : LOG_INFO;
     if (level < log_level_min)
         return;
-    const char *ua = request_header(req, "User-Agent");
-    char ua_short[128];
-    snprintf(ua_short, sizeof ua_short, "%s", ua ? ua : "");
     const struct log_field f[] = {
         LF_STR("method", req->method_name), LF_STR("path", req->path ? req->path : ""),
         LF_INT("status", req->status), LF_NUM("duration_ms", ms),
         LF_INT("bytes", req->reply_bytes), LF_STR("remote", req->remote),
-        ua ? LF_STR("user_agent", ua_short) : LF_NONE,
+        req->user_agent[0] ? LF_STR("user_agent", req->user_agent) : LF_NONE,
     };
     request_log(req, level, "request", f, ARRAY_LEN(f));
 }
@@ -163,6 +163,8 @@ static void route_label(const struct request *req, char *buf, size_t len)
     buf[o] = '\0';
 }
 
+/* After the reply was handed to libevent, which may already have freed
+ * req->ev (a departed client): log, count and free without touching it. */
 static void finish(struct request *req)
 {
     request_set_state(req, REQ_DONE);
@@ -171,7 +173,6 @@ static void finish(struct request *req)
     route_label(req, label, sizeof label);
     metrics_request(req->gw->metrics, label, req->method_name, req->status,
                     (double)(util_mono_us() - req->start_us) / 1e6);
-    server_request_done(req->gw->server, req);
     request_free(req);
 }
 
@@ -213,6 +214,7 @@ static void send_reply(struct request *req, int status, struct evbuffer *buf)
     req->status = status;
     req->reply_bytes = buf ? evbuffer_get_length(buf) : 0;
     common_headers(req);
+    server_request_done(req->gw->server, req);
     evhttp_send_reply(req->ev, status, NULL, buf);
     finish(req);
 }
@@ -306,6 +308,9 @@ static void on_stream_close(struct evhttp_connection *evcon, void *arg)
     struct request *req = arg;
     (void)evcon;
     req->client_gone = true;
+    /* Still attached: libevent frees it right after this callback. */
+    if (evhttp_request_get_connection(req->ev))
+        req->ev_dead = true;
     void (*sent)(struct request *) = req->stream_sent;
     req->stream_sent = NULL;
     if (sent)
@@ -340,7 +345,7 @@ void request_stream_chunk(struct request *req, struct evbuffer *buf,
                           void (*sent)(struct request *req))
 {
     req->reply_bytes += evbuffer_get_length(buf);
-    if (req->client_gone || !evhttp_request_get_connection(req->ev)) {
+    if (req->client_gone || req->ev_dead || !evhttp_request_get_connection(req->ev)) {
         req->client_gone = true;
         evbuffer_drain(buf, evbuffer_get_length(buf));
         sent(req);
@@ -357,9 +362,14 @@ bool request_stream_gone(const struct request *req)
 
 void request_stream_end(struct request *req)
 {
-    struct evhttp_connection *c = evhttp_request_get_connection(req->ev);
-    if (c)
-        evhttp_connection_set_closecb(c, NULL, NULL);
-    evhttp_send_reply_end(req->ev);
+    if (!req->ev_dead) {
+        struct evhttp_connection *c = evhttp_request_get_connection(req->ev);
+        if (c)
+            evhttp_connection_set_closecb(c, NULL, NULL);
+        server_request_done(req->gw->server, req);
+        evhttp_send_reply_end(req->ev); /* frees ev when the client is gone */
+    } else {
+        server_request_done(req->gw->server, req);
+    }
     finish(req);
 }

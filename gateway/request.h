@@ -70,6 +70,8 @@ struct request {
     int status;                       /* reply status, for the access log */
     size_t reply_bytes;               /* reply body size, for the access log */
     bool client_gone;                 /* the connection closed during a stream */
+    bool ev_dead;                     /* libevent frees ev with its connection: never touch it */
+    char user_agent[128];             /* for the access log (copied at arrival) */
     void (*stream_sent)(struct request *); /* waiting for a chunk to be written */
     void *ctx;                        /* handler state */
     void (*ctx_free)(void *ctx);      /* frees ctx with the request (may be NULL) */

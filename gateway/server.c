@@ -262,7 +262,7 @@ void server_request_done(struct server *s, struct request *req)
 {
     s->inflight--;
     /* Count the reply until libevent reports it written, unless the client is gone. */
-    if (evhttp_request_get_connection(req->ev)) {
+    if (!req->ev_dead && evhttp_request_get_connection(req->ev)) {
         s->unflushed++;
         evhttp_request_set_on_complete_cb(req->ev, on_reply_written, s);
     }

@@ -30,7 +30,7 @@ bool server_reload_tls(struct server *s, char *err, size_t errlen);
 /* Frees the evhttp and every connection. NULL is fine. */
 void server_free(struct server *s);
 
-/* Called by request.c when a request has replied (before it is freed). */
+/* Called by request.c just before a request's reply is handed to libevent. */
 void server_request_done(struct server *s, struct request *req);
 /* Requests received and not yet answered. */
 int server_inflight(const struct server *s);

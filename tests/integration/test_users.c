@@ -267,7 +267,7 @@ START_TEST(test_put_keeps_active_and_no_event_when_unchanged)
     th_resp_free(r);
     ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM events WHERE org_id = $1 AND"
                                     " type = 'scimUser.updated' AND"
-                                    " payload->'data'->'changed_fields' = '[\"first_name\"]'::jsonb",
+                                    " (payload->'data'->'changed_fields')::jsonb = '[\"first_name\"]'::jsonb",
                                 org.id, NULL),
                      1);
     /* A userName change keeps the id. */

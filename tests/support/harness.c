@@ -137,10 +137,12 @@ void th_token_create(PGconn *db, const char *org_id, const char *scopes, char *t
     char display[32], hash[65], id[IDS_MAX];
     auth_new_secret("scim_", token_out, display, hash);
     ids_new("scimt_", id);
+    /* th_sql's parameter list ends at the first NULL, so "all scopes" is spelled out. */
     PQclear(th_sql(db,
                    "INSERT INTO scim_tokens (org_id, id, name, prefix, token_hash, scopes)"
-                   " VALUES ($1, $2, 'test', $3, $4, string_to_array($5, ' '))",
-                   org_id, id, display, hash, scopes, NULL));
+                   " VALUES ($1, $2, 'test', $3, $4, CASE WHEN $5 = '*' THEN NULL"
+                   " ELSE string_to_array($5, ' ') END)",
+                   org_id, id, display, hash, scopes ? scopes : "*", NULL));
     if (id_out)
         strcpy(id_out, id);
 }
@@ -414,6 +416,25 @@ char *th_http_raw(int port, const char *bytes, size_t len, int timeout_ms)
     char *out = read_all(fd, &n);
     close(fd);
     return out;
+}
+
+void th_http_partial(int port, const char *bytes, size_t max)
+{
+    int fd = connect_loopback(port, 10000);
+    if (fd < 0)
+        return;
+    write_all(fd, bytes, strlen(bytes));
+    char buf[4096];
+    size_t got = 0;
+    while (got < max) {
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    struct linger lg = {1, 0}; /* reset, like a client that crashed */
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(fd);
 }
 
 static void dechunk(struct th_resp *r)

@@ -27,7 +27,8 @@ char *th_db_create(void);
 char *th_db_create_empty(void);
 /* Blocking connection; aborts on failure. */
 PGconn *th_db_connect(const char *url);
-/* Runs sql with text params (NULL-terminated list); aborts on error. Returns
+/* Runs sql with text params (the list ends at the first NULL, so no parameter
+ * can be SQL NULL); aborts on error. Returns
  * the result (caller PQclears). */
 PGresult *th_sql(PGconn *db, const char *sql, ...);
 /* First column of the first row as a number (-1 if no row). */
@@ -98,6 +99,9 @@ struct th_resp *th_scim(int port, const char *token, const char *method, const c
                         const char *json_body);
 /* Sends raw bytes and returns the raw reply (new string), for malformed HTTP. */
 char *th_http_raw(int port, const char *bytes, size_t len, int timeout_ms);
+/* Sends raw bytes, reads at most max bytes of the answer, then closes the
+ * connection abruptly (a client that walks away). */
+void th_http_partial(int port, const char *bytes, size_t max);
 const char *th_resp_header(const struct th_resp *r, const char *name);
 void th_resp_free(struct th_resp *r);
 
