@@ -131,7 +131,7 @@ START_TEST(test_rotation_list)
                      SIGN_OK);
     /* Other schemes and garbage around a valid entry are ignored. */
     char *mixed = xasprintf("v1a,hnO3f9T8Ytu9HwrXslvumlUpqtNVqkhqw==  v2,%s junk %s  ",
-                            STD_SIG + 3, STD_SIG);
+                            &STD_SIG[3], STD_SIG);
     ck_assert_int_eq(verify_now(new_k, STD_MSG_ID, "1614265330", mixed, STD_BODY, STD_TS),
                      SIGN_OK);
     free(mixed);
