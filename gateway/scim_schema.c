@@ -224,9 +224,12 @@ static const struct scim_attr members_subs[] = {
     ATTR_END,
 };
 
+/* RFC 7643 gives Group displayName uniqueness "none"; scimgate keeps display
+ * names unique per organization (without regard to case) and says so. */
 static const struct scim_attr group_attrs[] = {
-    ATTR("displayName", STRING, F_REQ, READ_WRITE, DEFAULT, NONE, NULL, NULL, NULL,
-         "The name of the group, suitable for display. Required."),
+    ATTR("displayName", STRING, F_REQ, READ_WRITE, DEFAULT, SERVER, NULL, NULL, NULL,
+         "The name of the group, suitable for display. Required and unique among the "
+         "groups of an organization, compared without regard to case."),
     ATTR("members", COMPLEX, F_MULTI, READ_WRITE, DEFAULT, NONE, NULL, NULL, members_subs,
          "The members of the group."),
     ATTR_END,
@@ -609,13 +612,13 @@ struct vpath {
 struct vctx {
     const struct scim_resource_type *rt; /* NULL in scim_schema_coerce */
     bool lenient;                        /* drop unknown attributes */
-    struct scim_error *err;
-    json_t *doc;      /* the document being built (core attributes) */
-    json_t **ext_out; /* per extension of rt: its object, or NULL */
-    char *password;   /* the extracted password (owned), or NULL */
-    bool have_password;
-    json_t *members; /* Group members (owned), or NULL */
-    bool have_members;
+    struct scim_error *err;              /* where a refusal is described */
+    json_t *doc;                         /* the document being built (core attributes) */
+    json_t **ext_out;                    /* per extension of rt: its object, or NULL */
+    char *password;                      /* the extracted password (owned), or NULL */
+    bool have_password;                  /* a password key was seen (even null) */
+    json_t *members;                     /* Group members (owned), or NULL */
+    bool have_members;                   /* a members key was seen (even null) */
 };
 
 /* ASCII case-insensitive ordering, for sorting keys. */
@@ -647,6 +650,42 @@ static bool urn_prefix(const char *s, const char *urn, const char **rest)
     return true;
 }
 
+/* Client text quoted in an error detail must stay valid UTF-8 however it is
+ * cut: appends at most max bytes of s, whole UTF-8 sequences only, with '?'
+ * for each byte that does not start a valid one. */
+static void put_text(struct strbuf *b, const char *s, size_t max)
+{
+    size_t used = 0;
+    while (*s && used < max) {
+        unsigned char c = (unsigned char)*s;
+        size_t n = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        if (strnlen(s, n) < n || !util_utf8_valid(s, n))
+            n = 0;
+        if (used + (n ? n : 1) > max)
+            break;
+        if (n)
+            strbuf_append(b, s, n);
+        else
+            strbuf_putc(b, '?');
+        used += n ? n : 1;
+        s += n ? n : 1;
+    }
+    if (*s)
+        strbuf_puts(b, "...");
+}
+
+/* Sets err to a 400 with detail, cut to fit the record on a UTF-8 boundary. */
+static void set_detail(struct scim_error *err, const char *type, const char *detail)
+{
+    size_t n = strlen(detail), room = sizeof err->detail - 1;
+    if (n > room) {
+        n = room;
+        while (n > 0 && ((unsigned char)detail[n] & 0xc0) == 0x80)
+            n--;
+    }
+    scim_error_set(err, 400, type, "%.*s", (int)n, detail);
+}
+
 static void path_format(const struct vpath *p, struct strbuf *b)
 {
     if (!p)
@@ -655,7 +694,7 @@ static void path_format(const struct vpath *p, struct strbuf *b)
     if (p->parent)
         strbuf_putc(b, p->parent->urn ? ':' : '.');
     if (p->name[0])
-        strbuf_printf(b, "%.120s", p->name);
+        put_text(b, p->name, 120);
     else
         strbuf_puts(b, "\"\"");
     if (p->index >= 0)
@@ -676,9 +715,9 @@ static bool vfail(struct vctx *c, const struct vpath *p, const char *type,
     strbuf_vprintf(&msg, fmt, ap);
     va_end(ap);
     if (path.len)
-        scim_error_set(c->err, 400, type, "%s: %s", path.s, msg.s);
-    else
-        scim_error_set(c->err, 400, type, "%s", msg.s);
+        strbuf_puts(&path, ": ");
+    strbuf_puts(&path, msg.s ? msg.s : "");
+    set_detail(c->err, type, path.s);
     strbuf_clear(&path);
     strbuf_clear(&msg);
     return false;
@@ -716,8 +755,13 @@ static bool check_unique_keys(struct vctx *c, const json_t *obj, const struct vp
     const char *dup = duplicate_key_ci(obj);
     if (!dup)
         return true;
-    return vfail(c, p, SCIM_TYPE_INVALID_SYNTAX,
-                 "the key \"%.120s\" appears more than once (names ignore case)", dup);
+    struct strbuf key = {0};
+    put_text(&key, dup, 120);
+    vfail(c, p, SCIM_TYPE_INVALID_SYNTAX,
+          "the key \"%s\" appears more than once (names ignore case)",
+          key.s ? key.s : "");
+    strbuf_clear(&key);
+    return false;
 }
 
 static bool check_string(struct vctx *c, const json_t *v, const struct vpath *p)
@@ -807,7 +851,38 @@ static bool check_member(struct vctx *c, json_t *m, const struct vpath *p)
     return vfail(c, &tp, SCIM_TYPE_INVALID_VALUE, "expected \"User\" or \"Group\"");
 }
 
-/* A complex value: an object, or a bare string standing for {"value": ...}. */
+/* The sub-attributes of a complex value given as an object (new object in *out). */
+static bool norm_object(struct vctx *c, const struct scim_attr *a, const json_t *v,
+                        const struct vpath *p, json_t **out)
+{
+    if (!check_unique_keys(c, v, p))
+        return false;
+    json_t *o = json_object(), *val;
+    const char *key;
+    json_object_foreach((json_t *)v, key, val)
+    {
+        const struct scim_attr *s = attr_in(a->sub_attrs, key);
+        struct vpath sp = {p, s ? s->name : key, -1, false};
+        json_t *nv = NULL;
+        if (!s && !c->lenient) {
+            json_decref(o);
+            return vfail(c, &sp, SCIM_TYPE_INVALID_SYNTAX, "unknown sub-attribute");
+        }
+        if (!s || s->mutability == SCIM_MUT_READ_ONLY)
+            continue;
+        if (!norm_value(c, s, val, &sp, &nv)) {
+            json_decref(o);
+            return false;
+        }
+        if (nv)
+            json_object_set_new(o, s->name, nv);
+    }
+    *out = o;
+    return true;
+}
+
+/* A complex value: an object, or a bare string standing for {"value": ...}
+ * when the attribute has a single-valued "value" sub-attribute. */
 static bool norm_complex(struct vctx *c, const struct scim_attr *a, const json_t *v,
                          const struct vpath *p, json_t **out)
 {
@@ -821,40 +896,17 @@ static bool norm_complex(struct vctx *c, const struct scim_attr *a, const json_t
         json_object_set_new(*out, va->name, s);
     } else if (!json_is_object(v)) {
         return vfail(c, p, SCIM_TYPE_INVALID_VALUE, "expected an object");
-    } else {
-        if (!check_unique_keys(c, v, p))
-            return false;
-        json_t *o = json_object(), *val;
-        const char *key;
-        json_object_foreach((json_t *)v, key, val)
-        {
-            const struct scim_attr *s = attr_in(a->sub_attrs, key);
-            struct vpath sp = {p, s ? s->name : key, -1, false};
-            json_t *nv = NULL;
-            if (!s && !c->lenient) {
-                json_decref(o);
-                return vfail(c, &sp, SCIM_TYPE_INVALID_SYNTAX, "unknown sub-attribute");
-            }
-            if (!s || s->mutability == SCIM_MUT_READ_ONLY)
-                continue;
-            if (!norm_value(c, s, val, &sp, &nv)) {
-                json_decref(o);
-                return false;
-            }
-            if (nv)
-                json_object_set_new(o, s->name, nv);
-        }
-        *out = o;
-    }
-    if (json_object_size(*out) == 0) {
-        json_decref(*out);
-        *out = NULL;
-    } else if (a->sub_attrs == members_subs && !check_member(c, *out, p)) {
-        json_decref(*out);
-        *out = NULL;
+    } else if (!norm_object(c, a, v, p, out)) {
         return false;
     }
-    return true;
+    bool ok = true;
+    if (json_object_size(*out) > 0 && a->sub_attrs == members_subs)
+        ok = check_member(c, *out, p);
+    if (!ok || json_object_size(*out) == 0) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return ok;
 }
 
 /* A multi-valued attribute: an array, with at most one primary element. */
@@ -1369,8 +1421,8 @@ struct proj_entry {
 
 struct proj_list {
     struct proj_entry *v; /* entries, owned */
-    size_t n;
-    size_t cap;
+    size_t n;             /* entries used */
+    size_t cap;           /* entries allocated */
 };
 
 struct scim_projection {
@@ -1457,6 +1509,16 @@ static bool parse_entry(const struct scim_resource_type *rt, const char *t,
     return parse_attr_sub(t, e);
 }
 
+static void path_error(struct scim_error *err, const char *param, const char *text)
+{
+    struct strbuf b = {0};
+    strbuf_printf(&b, "%s: \"", param);
+    put_text(&b, text, 100);
+    strbuf_puts(&b, "\" is not a valid attribute path");
+    scim_error_set(err, 400, SCIM_TYPE_INVALID_PATH, "%s", b.s);
+    strbuf_clear(&b);
+}
+
 static bool parse_list(const struct scim_resource_type *rt, const char *text,
                        const char *param, struct proj_list *l, struct scim_error *err)
 {
@@ -1473,8 +1535,7 @@ static bool parse_list(const struct scim_resource_type *rt, const char *text,
             struct proj_entry e;
             if (!parse_entry(rt, t, &e)) {
                 entry_clear(&e);
-                scim_error_set(err, 400, SCIM_TYPE_INVALID_PATH,
-                               "%s: \"%.100s\" is not a valid attribute path", param, t);
+                path_error(err, param, t);
                 free(t);
                 return false;
             }

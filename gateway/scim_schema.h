@@ -191,7 +191,7 @@ struct scim_validate_opts {
                            * the body has that attribute, else NULL. Each
                            * element has a non-empty string "value"; "type",
                            * when given, is "User" or "Group" (any case on
-                           * input). Set only on success. */
+                           * input). NULL after a failure. */
 };
 
 /* scim_schema_validate with options. opts may be NULL. */

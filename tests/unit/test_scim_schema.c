@@ -146,6 +146,8 @@ START_TEST(test_enterprise_and_group_attrs)
     const struct scim_attr *d = scim_schema_attr(&scim_schema_group, "displayname");
     ck_assert_str_eq(d->name, "displayName");
     ck_assert(d->required);
+    ck_assert(!d->case_exact);
+    ck_assert_int_eq(d->uniqueness, SCIM_UNIQ_SERVER);
     const struct scim_attr *mem = scim_schema_attr(&scim_schema_group, "members");
     ck_assert(mem->multi_valued);
     ck_assert_ptr_nonnull(scim_attr_sub(mem, "value"));
@@ -712,6 +714,36 @@ START_TEST(test_unknown_attributes)
     assert_json(doc, U "\"userName\":\"u\",\"name\":{\"givenName\":\"g\"}}");
     json_decref(doc);
     json_decref(b);
+}
+END_TEST
+
+START_TEST(test_detail_stays_utf8)
+{
+    /* A long multi-byte key is cut on a character boundary, bad bytes are
+     * replaced, and the error still renders as JSON. */
+    struct scim_error err = {0};
+    json_t *b = tu_json(U "\"userName\":\"u\"}");
+    char key[401];
+    for (int i = 0; i < 200; i++)
+        memcpy(key + 2 * i, "\xc3\xa9", 2);
+    key[400] = '\0';
+    json_object_set_new(b, key, json_true());
+    ck_assert_ptr_null(
+        scim_schema_validate(&scim_rt_user, b, SCIM_VALIDATE_CREATE, NULL, NULL, &err));
+    ck_assert(util_utf8_valid(err.detail, strlen(err.detail)));
+    ck_assert_ptr_nonnull(strstr(err.detail, "...: unknown attribute"));
+    json_t *rendered = scim_error_to_json(&err);
+    ck_assert_ptr_nonnull(rendered);
+    json_decref(rendered);
+    json_decref(b);
+
+    scim_error_clear(&err);
+    ck_assert_ptr_null(scim_projection_parse(&scim_rt_user, "user\xffName", NULL, &err));
+    ck_assert_str_eq(err.detail,
+                     "attributes: \"user?Name\" is not a valid attribute path");
+    rendered = scim_error_to_json(&err);
+    ck_assert_ptr_nonnull(rendered);
+    json_decref(rendered);
 }
 END_TEST
 
@@ -1342,6 +1374,7 @@ int main(void)
     tcase_add_test(tc, test_duplicate_in_large_object);
     tcase_add_test(tc, test_unknown_attributes);
     tcase_add_test(tc, test_type_errors);
+    tcase_add_test(tc, test_detail_stays_utf8);
     tcase_add_test(tc, test_primary);
     tcase_add_test(tc, test_limits);
     tcase_add_test(tc, test_ext_depth_refused);
