@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "doctor.h"
 #include "log.h"
 #include "migrate.h"
 #include "serve.h"
@@ -26,6 +27,8 @@ static void usage(FILE *out)
             "             webhook delivery worker to the same process)\n"
             "  worker     run the webhook delivery worker\n"
             "  migrate    apply the database migrations\n"
+            "  doctor     check the settings, database, migrations, public URL, TLS files\n"
+            "             and webhook endpoints, and say what to fix\n"
             "  version    print the version and the library versions\n"
             "  org        create, list or delete organizations (see `scimgate org --help`)\n"
             "  token      issue, list or revoke SCIM tokens (see `scimgate token --help`)\n"
@@ -94,6 +97,8 @@ int main(int argc, char **argv)
         return cmd_version();
     if (strcmp(cmd, "migrate") == 0)
         return cmd_migrate(argc, argv);
+    if (strcmp(cmd, "doctor") == 0)
+        return doctor_main(argc, argv);
     if (strcmp(cmd, "serve") == 0)
         return cmd_run("serve", serve_run, argc, argv);
     if (strcmp(cmd, "org") == 0 || strcmp(cmd, "token") == 0)
