@@ -1035,9 +1035,11 @@ static bool put_core(struct vctx *c, const char *name, const json_t *v,
 {
     const struct scim_attr *a = core_attr(c->rt, name);
     struct vpath p = {parent, a ? a->name : name, -1, false};
+    /* A null is the same as absent (RFC 7643 section 2.5), known or not. */
     if (!a)
-        return c->lenient ? true
-                          : vfail(c, &p, SCIM_TYPE_INVALID_SYNTAX, "unknown attribute");
+        return c->lenient || json_is_null(v)
+                   ? true
+                   : vfail(c, &p, SCIM_TYPE_INVALID_SYNTAX, "unknown attribute");
     if (a->mutability == SCIM_MUT_READ_ONLY)
         return true;
     if (a->mutability == SCIM_MUT_WRITE_ONLY && util_streq_ci(a->name, "password"))
@@ -1056,9 +1058,11 @@ static bool put_ext(struct vctx *c, size_t i, const char *name, const json_t *v)
     const struct scim_schema *s = c->rt->extensions[i];
     const struct scim_attr *a = attr_in(s->attrs, name);
     struct vpath up = {NULL, s->id, -1, true}, p = {&up, a ? a->name : name, -1, false};
+    /* A null is the same as absent (RFC 7643 section 2.5), known or not. */
     if (!a)
-        return c->lenient ? true
-                          : vfail(c, &p, SCIM_TYPE_INVALID_SYNTAX, "unknown attribute");
+        return c->lenient || json_is_null(v)
+                   ? true
+                   : vfail(c, &p, SCIM_TYPE_INVALID_SYNTAX, "unknown attribute");
     if (a->mutability == SCIM_MUT_READ_ONLY)
         return true;
     json_t *nv;
