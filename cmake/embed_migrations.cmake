@@ -1,5 +1,6 @@
 # Generates a C file holding every migration's name and SQL text, in order.
-# Invoked as: cmake -DOUT=<file.c> -DFILES=<a.sql;b.sql> -P embed_migrations.cmake
+# Invoked as: cmake -DOUT=<file.c> -DFILES=<a.sql|b.sql> -P embed_migrations.cmake
+string(REPLACE "|" ";" FILES "${FILES}")
 set(body "/* Generated from the migrations folder by cmake/embed_migrations.cmake. */\n")
 string(APPEND body "#include \"migrate.h\"\n\n")
 set(entries "")

@@ -94,6 +94,7 @@ static void print_json(json_t *doc)
 {
     char *s = json_dumps(doc, JSON_INDENT(2));
     printf("%s\n", s);
+    fflush(stdout); /* before any hint on stderr */
     free(s);
     json_decref(doc);
 }

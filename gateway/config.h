@@ -20,6 +20,7 @@ struct config {
     bool public_url_derived;     /* public_url was made from listen (not configured) */
     char *admin_key;             /* bootstrap admin key (sk_...), or NULL */
     double rate_per_token;       /* token-bucket refill per SCIM token, ops/s; 0 = no limit */
+    bool rate_limit_local;       /* buckets per process instead of shared leases */
     int burst_per_token;         /* token-bucket capacity */
     char *tls_cert;              /* PEM certificate chain file, or NULL */
     char *tls_key;               /* PEM private key file, or NULL */

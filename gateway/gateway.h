@@ -16,7 +16,7 @@
 
 struct server;
 struct auth;
-struct ratelimit;
+struct ratelimit_gate;
 struct metrics;
 
 struct gateway {
@@ -25,7 +25,7 @@ struct gateway {
     struct pg_pool *pool;        /* database connections */
     struct server *server;       /* HTTP listener(s) */
     struct auth *auth;           /* token and admin-key cache */
-    struct ratelimit *rl;        /* per-token buckets */
+    struct ratelimit_gate *gate; /* per-token rate limit */
     struct metrics *metrics;     /* counters and histograms */
     char scim_base[512];         /* public SCIM 2.0 base URL, e.g. https://h/scim/v2 */
     char scim_base_v1[512];      /* public SCIM 1.1 base URL */

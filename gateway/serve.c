@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "pg_listen.h"
 #include "pg_pool.h"
+#include "ratelimit_gate.h"
 #include "sdnotify.h"
 #include "server.h"
 #include "util.h"
@@ -160,6 +161,7 @@ static void setup_common(struct process *p, const struct config *cfg, const char
 static void teardown(struct process *p)
 {
     worker_free(p->worker);
+    ratelimit_gate_free(p->gw.gate);
     pg_pool_free(p->gw.pool);
     pg_listen_free(p->listen);
     server_free(p->gw.server);
@@ -178,6 +180,7 @@ int serve_run(const struct config *cfg)
     struct process p;
     setup_common(&p, cfg, "scimgate");
     p.gw.auth = auth_create(&p.gw);
+    p.gw.gate = ratelimit_gate_create(&p.gw);
     static const char *const channels[] = {AUTH_CHANNEL, NULL};
     p.listen = pg_listen_create(p.gw.base, cfg->database_url ? cfg->database_url : "",
                                 channels, on_auth_notify, on_auth_listen_state, &p);

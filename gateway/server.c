@@ -394,15 +394,20 @@ static bool route(struct request *req)
     return false;
 }
 
+static void run_handler(struct request *req)
+{
+    request_set_state(req, REQ_HANDLE);
+    req->route->handler(req);
+}
+
 void server_dispatch_authenticated(struct request *req)
 {
     if ((req->route->flags & ROUTE_SCIM) && !(req->route->flags & ROUTE_UNLIMITED)) {
         request_set_state(req, REQ_LIMIT);
-        if (!ratelimit_gate_take(req, 1))
+        if (ratelimit_gate_take(req, 1, run_handler) != RATELIMIT_GATE_PASS)
             return;
     }
-    request_set_state(req, REQ_HANDLE);
-    req->route->handler(req);
+    run_handler(req);
 }
 
 static void on_request(struct evhttp_request *ev, void *arg)
