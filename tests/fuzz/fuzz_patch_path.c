@@ -17,13 +17,15 @@ static const char elements_text[] =
     "{\"type\":\"other\",\"value\":\"\"},{\"streetAddress\":\"1 Main\",\"number\":4},"
     "\"bare\",null,[1,2],{}]";
 
-static void run(const char *text, const struct scim_resource_type *rt, const json_t *elems)
+static void run(const char *text, const struct scim_resource_type *rt,
+                const json_t *elems)
 {
     struct scim_error err = {0};
     struct scim_patch_path p;
     if (!scim_patch_path_parse(text, rt, &p, &err)) {
-        if (err.status != 400 || !err.type || strcmp(err.type, SCIM_TYPE_INVALID_PATH) != 0 ||
-            p.filter || p.attr.attr || p.sub_after)
+        if (err.status != 400 || !err.type ||
+            strcmp(err.type, SCIM_TYPE_INVALID_PATH) != 0 || p.filter || p.attr.attr ||
+            p.sub_after)
             abort();
         return;
     }

@@ -29,7 +29,7 @@ static const struct scim_sql_column user_columns[] = {
 static const struct scim_sql_map user_map = {&scim_rt_user, "u.doc", user_columns};
 
 #define MEMBERS_EXISTS                                                                   \
-    "EXISTS (SELECT 1 FROM group_members m WHERE m.org_id = g.org_id AND m.group_id = " \
+    "EXISTS (SELECT 1 FROM group_members m WHERE m.org_id = g.org_id AND m.group_id = "  \
     "g.id AND %s)"
 static const struct scim_sql_column group_columns[] = {
     {"id", SCIM_SQL_TEXT, "g.id", NULL, true},
@@ -54,7 +54,8 @@ static const char doc_text[] =
     "\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\":"
     "{\"employeeNumber\":\"701984\",\"manager\":{\"value\":\"usr_9\"}},"
     "\"urn:acme:x:2.0:User\":{\"level\":3,\"score\":2.5,\"vip\":true,\"tags\":[\"a\",1]},"
-    "\"meta\":{\"created\":\"2010-01-23T04:56:22Z\",\"lastModified\":\"2011-05-13T04:42:34Z\"}}";
+    "\"meta\":{\"created\":\"2010-01-23T04:56:22Z\",\"lastModified\":\"2011-05-13T04:42:"
+    "34Z\"}}";
 
 /* The SQL text never carries input bytes: it is ASCII, has no statement
  * separator and its string literals are balanced; every parameter is used. */
