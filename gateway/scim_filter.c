@@ -399,9 +399,7 @@ static bool split_attr(struct parser *p, size_t at, size_t n, struct scim_attr_p
     size_t sn = n - an - 1;
     const char *dot2 = memchr(dot + 1, '.', sn);
     if (dot2)
-        return perr(p, at + (size_t)(dot2 - s),
-                    "attribute paths have at most one "
-                    "sub-attribute");
+        return perr(p, at + (size_t)(dot2 - s), "at most one sub-attribute per path");
     if (!check_name(p, at + an + 1, sn))
         return false;
     path->sub = xstrndup(dot + 1, sn);
@@ -492,8 +490,8 @@ static bool resolve_qualified(struct parser *p, struct scim_attr_path *path, siz
     path->schema = scim_rt_schema(rt, path->urn);
     if (!path->schema) {
         if (scim_schema_find(path->urn))
-            return perr(p, at, "schema \"%s\" does not apply to %s resources", path->urn,
-                        rt->name);
+            return perr(p, at, "schema \"%.*s\" does not apply to %s resources",
+                        2 * ECHO_MAX, path->urn, rt->name);
         path->in_extension = true;
         return true;
     }
@@ -1815,6 +1813,9 @@ static bool sql_doc_cond(struct sql_build *b, const char *j, const char *t,
     if (!json_is_number(v) || op_is_substring(f->op))
         return sql_err(b, "operator \"%s\" cannot compare \"%s\" with this value",
                        op_name(f->op), name);
+    /* jansson's own rendering (reals with 17 significant digits), the form
+     * documents are stored in, so that jsonb compares the same doubles as
+     * scim_filter_match does. */
     char *num = json_dumps(v, JSON_ENCODE_ANY);
     int n = add_param(b, num);
     free(num);
