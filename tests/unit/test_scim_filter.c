@@ -737,6 +737,11 @@ int main(void)
     tcase_add_test(tc, test_positions_count_characters);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
+    /* Every case is a test of its own; forking ~180 times under the
+     * sanitizers takes most of a minute, so run in one process unless
+     * CK_FORK asks otherwise. */
+    if (!getenv("CK_FORK"))
+        srunner_set_fork_status(sr, CK_NOFORK);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
