@@ -32,6 +32,10 @@ static const struct scim_sql_column user_columns[] = {
     {"active", SCIM_SQL_BOOL, "u.active", NULL, false},
     {"meta.created", SCIM_SQL_TIMESTAMP, "u.created_at", NULL, false},
     {"meta.lastModified", SCIM_SQL_TIMESTAMP, "u.updated_at", NULL, false},
+    {"groups.value", SCIM_SQL_EXISTS,
+     "EXISTS (SELECT 1 FROM group_members m WHERE m.org_id = u.org_id AND m.member_id = u.id"
+     " AND %s)",
+     "m.group_id", false},
     {NULL},
 };
 const struct scim_sql_map users_sql_map = {&scim_rt_user, "u.doc", user_columns};
