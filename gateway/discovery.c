@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "bulk.h"
 #include "scim_schema.h"
 #include "util.h"
 
@@ -12,7 +13,7 @@ void discovery_spc(struct request *req)
 {
     const struct config *cfg = req->gw->cfg;
     struct scim_spc_limits limits = {
-        .bulk_max_operations = cfg->bulk_max_operations,
+        .bulk_max_operations = (int)bulk_max_operations(req),
         .bulk_max_payload = cfg->bulk_max_payload,
         .filter_max_results = cfg->filter_max_results,
         .docs_url = NULL,

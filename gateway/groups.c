@@ -800,6 +800,15 @@ static void finish_update(struct request *req, int status)
         request_reply_empty(req, 204);
         return;
     }
+    if (request_is_virtual(req)) {
+        /* A /Bulk operation reports status, location and version only. */
+        char etag[32], *loc = xasprintf("%s/Groups/%s", req->gw->scim_base, op->new.id);
+        request_add_header(req, "ETag", scim_etag(op->new.version, etag, sizeof etag));
+        request_add_header(req, "Location", loc);
+        free(loc);
+        request_reply_empty(req, 200);
+        return;
+    }
     /* Answer with the group as it is now, members included, read afresh. */
     submit_read(req, op->new.id);
 }

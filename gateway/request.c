@@ -20,6 +20,15 @@
 #include "server.h"
 #include "util.h"
 
+struct request_virtual {
+    char if_match[128];          /* the operation's "version", as If-Match */
+    char location[600];          /* captured Location */
+    char etag[64];               /* captured ETag */
+    json_t *body;                /* captured reply document */
+    void (*done)(struct request *req, void *arg);
+    void *arg;
+};
+
 static const char *method_name(enum evhttp_cmd_type m)
 {
     switch (m) {
@@ -96,6 +105,10 @@ void request_free(struct request *req)
 {
     if (!req)
         return;
+    if (req->virt) {
+        json_decref(req->virt->body);
+        free(req->virt);
+    }
     if (req->ctx_free)
         req->ctx_free(req->ctx);
     for (int i = 0; i < req->nparams; i++)
@@ -168,6 +181,11 @@ static void route_label(const struct request *req, char *buf, size_t len)
 static void finish(struct request *req)
 {
     request_set_state(req, REQ_DONE);
+    if (req->virt) {
+        req->virt->done(req, req->virt->arg);
+        request_free(req);
+        return;
+    }
     access_log(req);
     char label[128];
     route_label(req, label, sizeof label);
@@ -184,6 +202,8 @@ static const char *content_type(const struct request *req)
 
 static void common_headers(struct request *req)
 {
+    if (req->virt)
+        return;
     struct evkeyvalq *h = evhttp_request_get_output_headers(req->ev);
     evhttp_add_header(h, "X-Request-Id", req->id);
     if (req->gw->draining)
@@ -192,11 +212,21 @@ static void common_headers(struct request *req)
 
 void request_add_header(struct request *req, const char *name, const char *value)
 {
+    if (req->virt) {
+        if (util_streq_ci(name, "Location"))
+            snprintf(req->virt->location, sizeof req->virt->location, "%s", value);
+        else if (util_streq_ci(name, "ETag"))
+            snprintf(req->virt->etag, sizeof req->virt->etag, "%s", value);
+        return;
+    }
     evhttp_add_header(evhttp_request_get_output_headers(req->ev), name, value);
 }
 
 const char *request_header(const struct request *req, const char *name)
 {
+    if (req->virt)
+        return util_streq_ci(name, "If-Match") && req->virt->if_match[0] ? req->virt->if_match
+                                                                         : NULL;
     return evhttp_find_header(evhttp_request_get_input_headers(req->ev), name);
 }
 
@@ -213,6 +243,13 @@ static void send_reply(struct request *req, int status, struct evbuffer *buf)
 {
     req->status = status;
     req->reply_bytes = buf ? evbuffer_get_length(buf) : 0;
+    if (req->virt) {
+        size_t n = buf ? evbuffer_get_length(buf) : 0;
+        if (n)
+            req->virt->body = json_loadb((const char *)evbuffer_pullup(buf, -1), n, 0, NULL);
+        finish(req);
+        return;
+    }
     common_headers(req);
     server_request_done(req->gw->server, req);
     evhttp_send_reply(req->ev, status, NULL, buf);
@@ -231,6 +268,12 @@ void request_reply_text(struct request *req, int status, const char *ctype, cons
 
 void request_reply_json(struct request *req, int status, json_t *doc)
 {
+    if (req->virt) {
+        req->status = status;
+        req->virt->body = doc;
+        finish(req);
+        return;
+    }
     char *text = json_dumps(doc ? doc : json_object(), JSON_COMPACT);
     json_decref(doc);
     if (!text)
@@ -331,6 +374,8 @@ void request_stream_start(struct request *req, int status)
 {
     req->status = status;
     request_set_state(req, REQ_STREAM);
+    if (req->virt)
+        return; /* a /Bulk operation reports its status, not its body */
     request_add_header(req, "Content-Type", content_type(req));
     common_headers(req);
     struct evhttp_connection *c = evhttp_request_get_connection(req->ev);
@@ -345,8 +390,9 @@ void request_stream_chunk(struct request *req, struct evbuffer *buf,
                           void (*sent)(struct request *req))
 {
     req->reply_bytes += evbuffer_get_length(buf);
-    if (req->client_gone || req->ev_dead || !evhttp_request_get_connection(req->ev)) {
-        req->client_gone = true;
+    if (req->virt || req->client_gone || req->ev_dead ||
+        !evhttp_request_get_connection(req->ev)) {
+        req->client_gone = !req->virt;
         evbuffer_drain(buf, evbuffer_get_length(buf));
         sent(req);
         return;
@@ -362,6 +408,10 @@ bool request_stream_gone(const struct request *req)
 
 void request_stream_end(struct request *req)
 {
+    if (req->virt) {
+        finish(req);
+        return;
+    }
     if (!req->ev_dead) {
         struct evhttp_connection *c = evhttp_request_get_connection(req->ev);
         if (c)
@@ -372,4 +422,57 @@ void request_stream_end(struct request *req)
         server_request_done(req->gw->server, req);
     }
     finish(req);
+}
+
+/* ---- virtual requests ---- */
+
+struct request *request_create_virtual(struct request *parent, enum evhttp_cmd_type method,
+                                       const char *path, json_t *body, const char *if_match,
+                                       void (*done)(struct request *req, void *arg), void *arg)
+{
+    struct request *req = xcalloc(1, sizeof *req);
+    req->gw = parent->gw;
+    req->start_us = util_mono_us();
+    req->method = method;
+    req->method_name = method_name(method);
+    req->style = parent->style;
+    req->state = REQ_ROUTE;
+    TAILQ_INIT(&req->query);
+    snprintf(req->id, sizeof req->id, "%s", parent->id);
+    memcpy(req->remote, parent->remote, sizeof req->remote);
+    memcpy(req->org_id, parent->org_id, sizeof req->org_id);
+    memcpy(req->token_id, parent->token_id, sizeof req->token_id);
+    memcpy(req->token_prefix, parent->token_prefix, sizeof req->token_prefix);
+    req->scopes = parent->scopes;
+    req->rate_per_sec = parent->rate_per_sec;
+    req->burst = parent->burst;
+    req->path = xstrdup(path);
+    req->json = body;
+    req->body = "";
+    req->virt = xcalloc(1, sizeof *req->virt);
+    if (if_match)
+        snprintf(req->virt->if_match, sizeof req->virt->if_match, "%s", if_match);
+    req->virt->done = done;
+    req->virt->arg = arg;
+    return req;
+}
+
+bool request_is_virtual(const struct request *req)
+{
+    return req->virt != NULL;
+}
+
+const char *request_virtual_location(const struct request *req)
+{
+    return req->virt && req->virt->location[0] ? req->virt->location : NULL;
+}
+
+const char *request_virtual_etag(const struct request *req)
+{
+    return req->virt && req->virt->etag[0] ? req->virt->etag : NULL;
+}
+
+const json_t *request_virtual_body(const struct request *req)
+{
+    return req->virt ? req->virt->body : NULL;
 }

@@ -73,6 +73,7 @@ struct request {
     bool ev_dead;                     /* libevent frees ev with its connection: never touch it */
     char user_agent[128];             /* for the access log (copied at arrival) */
     void (*stream_sent)(struct request *); /* waiting for a chunk to be written */
+    struct request_virtual *virt;     /* a /Bulk operation (no HTTP exchange), or NULL */
     void *ctx;                        /* handler state */
     void (*ctx_free)(void *ctx);      /* frees ctx with the request (may be NULL) */
 };
@@ -138,6 +139,22 @@ void request_log(const struct request *req, enum log_level level, const char *ms
             request_log((req), LOG_ERROR, (msg), rl_f_, ARRAY_LEN(rl_f_));               \
         }                                                                                \
     } while (0)
+
+/* ---- operations of a /Bulk request ----
+ *
+ * A virtual request runs a handler exactly as an HTTP request would, with the
+ * parent's organization, token and scopes, but its reply is captured and
+ * handed to done(req, arg) instead of being sent: req->status, then
+ * request_virtual_location / _etag / _body. The request is freed after done
+ * returns. */
+struct request *request_create_virtual(struct request *parent, enum evhttp_cmd_type method,
+                                       const char *path, json_t *body, const char *if_match,
+                                       void (*done)(struct request *req, void *arg), void *arg);
+bool request_is_virtual(const struct request *req);
+const char *request_virtual_location(const struct request *req);
+const char *request_virtual_etag(const struct request *req);
+/* The reply document (borrowed), or NULL. */
+const json_t *request_virtual_body(const struct request *req);
 
 /* ---- for server.c ---- */
 /* Creates the request for ev; NULL (after replying) when the request line is unusable. */

@@ -11,6 +11,7 @@
 #include "admin.h"
 #include "admin_webhooks.h"
 #include "auth.h"
+#include "bulk.h"
 #include "discovery.h"
 #include "groups.h"
 #include "health.h"
@@ -44,6 +45,7 @@ static const struct route routes[] = {
     {EVHTTP_REQ_PUT, "/scim/v2/Users/*", users_replace, SCIM_JSON, SCOPE_PUT_USERS, SCIM2},
     {EVHTTP_REQ_PATCH, "/scim/v2/Users/*", users_patch, SCIM_JSON, SCOPE_PATCH_USERS, SCIM2},
     {EVHTTP_REQ_DELETE, "/scim/v2/Users/*", users_delete, ROUTE_SCIM, SCOPE_DELETE_USERS, SCIM2},
+    {EVHTTP_REQ_POST, "/scim/v2/Bulk", bulk_handle, SCIM_JSON | ROUTE_UNLIMITED, 0, SCIM2},
     {EVHTTP_REQ_GET, "/scim/v2/Groups", groups_list, ROUTE_SCIM, SCOPE_GET_GROUPS, SCIM2},
     {EVHTTP_REQ_POST, "/scim/v2/Groups", groups_create, SCIM_JSON, SCOPE_POST_GROUPS, SCIM2},
     {EVHTTP_REQ_POST, "/scim/v2/Groups/.search", groups_search, SCIM_JSON, SCOPE_GET_GROUPS,
