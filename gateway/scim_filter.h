@@ -46,6 +46,9 @@ struct scim_attr_path {
     const struct scim_schema *schema;  /* resolved schema, or NULL if unknown */
     const struct scim_attr *attr_def;  /* resolved attribute, or NULL if unknown */
     const struct scim_attr *sub_def;   /* resolved sub-attribute, or NULL */
+    bool in_extension;                 /* the attribute sits under its schema URN key in
+                                        * the document (a known extension, or any URN
+                                        * other than a core one), not at the top level */
 };
 
 /* A node of the filter tree; owns its children, path strings and value. */
@@ -130,5 +133,89 @@ bool scim_filter_to_sql(const struct scim_filter *f, const struct scim_sql_map *
 bool scim_filter_sort_sql(const char *sort_by, const struct scim_sql_map *map,
                           struct strbuf *out, struct scim_error *err);
 void scim_sql_clear(struct scim_sql *sql);
+
+/*
+ * Semantics shared by scim_filter_match and scim_filter_to_sql (the SQL is
+ * written so that both give the same answer for the same resource):
+ *
+ * - A comparison holds when some value at its path satisfies it. The values of
+ *   "emails.value" are the "value" of every element of "emails"; a missing
+ *   attribute has no values, so every comparison on it is false, "ne"
+ *   included. "not" is plain negation: "not (title eq \"x\")" matches a user
+ *   without a title. In SQL, NULL is "does not match" and "not" is written
+ *   "(...) IS NOT TRUE", so callers may embed the expression as it is:
+ *   "... WHERE u.org_id = $1 AND <where>".
+ * - "pr" holds for a value that is not null, "", [] or {}. "eq null" is "not
+ *   pr", "ne null" is "pr".
+ * - A comparison without sub-attribute on a complex attribute with a "value"
+ *   sub-attribute applies to "value" ("emails co \"x\""); the parser stores
+ *   it with sub "value".
+ * - Strings compare by the attribute's caseExact (unknown attributes: not
+ *   case-exact), ASCII case folding (SQL lower() folds more letters when the
+ *   database locale does), ordering by bytes (COLLATE "C"). dateTime compares
+ *   as instants at millisecond precision; numbers numerically; booleans with
+ *   eq and ne only. A stored value of another JSON type never matches.
+ * - "attr[filter]": some element of attr satisfies filter (the attribute
+ *   itself when it is not an array). "attr[filter].sub op value" (Microsoft
+ *   Entra ID) is parsed as "attr[filter and sub op value]".
+ *
+ * scim_filter_to_sql details:
+ * - out is normally zero-initialised; where text and parameters are appended,
+ *   parameter k (0-based, of this call) is $(first_param + k). On failure out
+ *   is left as it was.
+ * - TIMESTAMP columns: the stored instant truncated to milliseconds is
+ *   compared, written as ranges on the bare column ("gt T" becomes
+ *   "col >= $n::timestamptz" with T + 1 ms), so the (org_id, col) indexes
+ *   serve and a client comparing with the lastModified it was shown gets
+ *   consistent answers.
+ * - Refused with 400 invalidFilter: attributes kept out of the document (id,
+ *   meta.*, password, and anything under a prefix of EXISTS columns) that the
+ *   map has no column for; comparisons of dateTime attributes stored in the
+ *   document (none in the core and enterprise schemas); inside "members[...]"
+ *   only sub-attributes mapped with the same EXISTS template.
+ * - Every parameter is text: bare for text comparisons, otherwise cast in the
+ *   SQL ($n::boolean, $n::timestamptz, $n::jsonb). Stored jsonb is read with
+ *   ->, ->>, #>> '{}' and jsonb_path_query in lax mode and compared as jsonb,
+ *   so no stored document can make the statement fail.
+ *
+ * scim_filter_sort_sql details: writes only the expression; the caller adds
+ * "ASC"/"DESC", "NULLS LAST" and a tiebreaker ("u.id"). A multi-valued
+ * attribute sorts by its primary value, else its first. Errors are 400
+ * invalidPath (the RFC has no sortBy error type; the value is a path):
+ * malformed or unknown paths, complex attributes without "value",
+ * EXISTS-mapped and server-side attributes without a column.
+ *
+ * The maps the unit tests use, recommended for the handlers:
+ *
+ *   static const struct scim_sql_column user_columns[] = {
+ *       {"id", SCIM_SQL_TEXT, "u.id", NULL, true},
+ *       {"userName", SCIM_SQL_TEXT, "u.user_name", NULL, false},
+ *       {"externalId", SCIM_SQL_TEXT, "u.external_id", NULL, true},
+ *       {"active", SCIM_SQL_BOOL, "u.active", NULL, false},
+ *       {"meta.created", SCIM_SQL_TIMESTAMP, "u.created_at", NULL, false},
+ *       {"meta.lastModified", SCIM_SQL_TIMESTAMP, "u.updated_at", NULL, false},
+ *       {NULL},
+ *   };
+ *   const struct scim_sql_map users = {&scim_rt_user, "u.doc", user_columns};
+ *
+ *   #define MEMBERS_EXISTS "EXISTS (SELECT 1 FROM group_members m WHERE " \
+ *       "m.org_id = g.org_id AND m.group_id = g.id AND %s)"
+ *   static const struct scim_sql_column group_columns[] = {
+ *       {"id", SCIM_SQL_TEXT, "g.id", NULL, true},
+ *       {"displayName", SCIM_SQL_TEXT, "g.display_name", NULL, false},
+ *       {"externalId", SCIM_SQL_TEXT, "g.external_id", NULL, true},
+ *       {"meta.created", SCIM_SQL_TIMESTAMP, "g.created_at", NULL, false},
+ *       {"meta.lastModified", SCIM_SQL_TIMESTAMP, "g.updated_at", NULL, false},
+ *       {"members.value", SCIM_SQL_EXISTS, MEMBERS_EXISTS, "m.member_id", true},
+ *       {"members.type", SCIM_SQL_EXISTS, MEMBERS_EXISTS, "m.member_type", true},
+ *       {NULL},
+ *   };
+ *   const struct scim_sql_map groups = {&scim_rt_group, "g.doc", group_columns};
+ *
+ * Keep each column's case_exact equal to the attribute's caseExact so that
+ * SQL and in-memory evaluation agree (the tests check it for these maps).
+ * The maps assume the users query names the table "u" and the groups query
+ * "g"; "e1", "e2", ... are used for jsonb elements inside subqueries.
+ */
 
 #endif
