@@ -40,28 +40,6 @@
 /* Longest name or value echoed back in an error detail. */
 #define ECHO_MAX 64
 
-/* Common attributes (RFC 7643 section 3.1), used for a core schema only when
- * its table does not define the name itself. */
-static const struct scim_attr filter_meta_subs[] = {
-    {.name = "resourceType", .type = SCIM_TYPE_STRING, .case_exact = true,
-     .mutability = SCIM_MUT_READ_ONLY},
-    {.name = "created", .type = SCIM_TYPE_DATETIME, .mutability = SCIM_MUT_READ_ONLY},
-    {.name = "lastModified", .type = SCIM_TYPE_DATETIME, .mutability = SCIM_MUT_READ_ONLY},
-    {.name = "location", .type = SCIM_TYPE_REFERENCE, .case_exact = true,
-     .mutability = SCIM_MUT_READ_ONLY},
-    {.name = "version", .type = SCIM_TYPE_STRING, .case_exact = true,
-     .mutability = SCIM_MUT_READ_ONLY},
-    {.name = NULL},
-};
-static const struct scim_attr filter_common_attrs[] = {
-    {.name = "id", .type = SCIM_TYPE_STRING, .case_exact = true,
-     .mutability = SCIM_MUT_READ_ONLY, .returned = SCIM_RET_ALWAYS},
-    {.name = "externalId", .type = SCIM_TYPE_STRING, .case_exact = true},
-    {.name = "meta", .type = SCIM_TYPE_COMPLEX, .mutability = SCIM_MUT_READ_ONLY,
-     .sub_attrs = filter_meta_subs},
-    {.name = NULL},
-};
-
 /* Schema URNs that split a qualified path even when the parse is untyped. */
 static const char *const filter_known_urns[] = {
     SCIM_SCHEMA_USER,
@@ -213,6 +191,8 @@ static const char *char_desc(const struct parser *p, size_t at, char *buf, size_
         snprintf(buf, n, "end of input");
     else if (c == ' ')
         snprintf(buf, n, "space");
+    else if (c == '\'')
+        snprintf(buf, n, "\"'\"");
     else if (c >= 0x21 && c < 0x7f)
         snprintf(buf, n, "'%c'", c);
     else
@@ -302,6 +282,13 @@ static const struct scim_attr *path_def(const struct scim_attr_path *path)
     if (path->sub)
         return path->sub_def;
     return path->attr_def;
+}
+
+/* Whether strings of def compare case-sensitively: caseExact, and always for
+ * binary values (base64, RFC 7643 section 2.3.6). Unknown attributes do not. */
+static bool def_case_exact(const struct scim_attr *def)
+{
+    return def && (def->case_exact || def->type == SCIM_TYPE_BINARY);
 }
 
 /* Canonical names where known, as written otherwise. */
@@ -440,20 +427,6 @@ static bool parse_path_token(struct parser *p, struct scim_attr_path *path)
     return split_attr(p, start + k + 1, n - k - 1, path);
 }
 
-/* An attribute of schema, falling back to the common attributes for a core
- * schema whose table leaves them out. */
-static const struct scim_attr *schema_attr(const struct scim_schema *schema, bool core,
-                                           const char *name)
-{
-    const struct scim_attr *a = scim_schema_attr(schema, name);
-    if (a || !core)
-        return a;
-    for (a = filter_common_attrs; a->name; a++)
-        if (util_streq_ci(a->name, name))
-            return a;
-    return NULL;
-}
-
 static bool is_core_urn(const char *urn)
 {
     return util_streq_ci(urn, SCIM_SCHEMA_USER) || util_streq_ci(urn, SCIM_SCHEMA_GROUP);
@@ -493,7 +466,7 @@ static bool resolve_inner(struct parser *p, struct scim_attr_path *path, size_t 
 static bool resolve_unqualified(struct parser *p, struct scim_attr_path *path, size_t at)
 {
     const struct scim_resource_type *rt = p->rt;
-    path->attr_def = schema_attr(rt->schema, true, path->attr);
+    path->attr_def = scim_schema_attr(rt->schema, path->attr);
     if (path->attr_def) {
         path->schema = rt->schema;
         return true;
@@ -522,7 +495,7 @@ static bool resolve_qualified(struct parser *p, struct scim_attr_path *path, siz
         return true;
     }
     path->in_extension = path->schema != rt->schema;
-    path->attr_def = schema_attr(path->schema, !path->in_extension, path->attr);
+    path->attr_def = scim_schema_attr(path->schema, path->attr);
     if (!path->attr_def)
         return perr(p, at, "unknown attribute \"%.*s\" in schema \"%s\"", ECHO_MAX,
                     path->attr, path->schema->id);
@@ -1307,7 +1280,7 @@ static bool match_string(const json_t *v, const struct scim_filter *f,
 {
     const char *a = json_string_value(v), *b = json_string_value(f->value);
     size_t an = json_string_length(v), bn = json_string_length(f->value);
-    bool ci = !(def && def->case_exact);
+    bool ci = !def_case_exact(def);
     switch (f->op) {
     case SCIM_OP_CO:
         return str_contains(a, an, b, bn, ci);
@@ -1542,12 +1515,17 @@ static const struct scim_sql_column *next_under(const struct scim_sql_map *map,
     return NULL;
 }
 
-/* Attributes kept out of the stored document (see scim_schema.h). */
+/* Attributes kept out of the stored document (see scim_schema.h): the
+ * readOnly ones the server maintains (id, meta, groups) and password. */
 static bool server_only(const struct scim_attr_path *path)
 {
-    return !path->in_extension &&
-           (util_streq_ci(path->attr, "id") || util_streq_ci(path->attr, "meta") ||
-            util_streq_ci(path->attr, "password"));
+    const struct scim_attr *a = path->attr_def;
+    if (path->in_extension)
+        return false;
+    if (a)
+        return a->mutability == SCIM_MUT_READ_ONLY || a->returned == SCIM_RET_NEVER;
+    return util_streq_ci(path->attr, "id") || util_streq_ci(path->attr, "meta") ||
+           util_streq_ci(path->attr, "password");
 }
 
 /* A path whose attribute and sub-attribute are both known single-valued. */
@@ -1728,38 +1706,62 @@ static bool sql_column(struct sql_build *b, const struct scim_sql_column *col,
     return ok;
 }
 
-/* Presence of an attribute stored only in columns (e.g. "members pr"). */
+/* Whether an earlier column under key has the EXISTS template of c. */
+static bool template_seen(const struct scim_sql_map *map, const char *key,
+                          const struct scim_sql_column *c)
+{
+    for (const struct scim_sql_column *d = next_under(map, key, NULL); d != c;
+         d = next_under(map, key, d))
+        if (d->kind == SCIM_SQL_EXISTS && strcmp(d->expr, c->expr) == 0)
+            return true;
+    return false;
+}
+
+/* Presence of one column, or of a row of its EXISTS template. */
+static bool sql_column_present(struct sql_build *b, const struct scim_sql_column *c)
+{
+    struct strbuf *w = &b->out->where;
+    size_t before;
+    const char *after;
+    if (c->kind != SCIM_SQL_EXISTS) {
+        strbuf_printf(w, "%s IS NOT NULL", c->expr);
+        return true;
+    }
+    if (!tpl_split(b, c->expr, &before, &after))
+        return false;
+    strbuf_append(w, c->expr, before);
+    strbuf_puts(w, "TRUE");
+    strbuf_puts(w, after);
+    return true;
+}
+
+/* Presence of an attribute stored only in columns ("members pr"): any of
+ * them present. */
 static bool sql_under_columns(struct sql_build *b, const struct scim_filter *f,
                               const char *key)
 {
     struct strbuf *w = &b->out->where;
+    struct strbuf terms = {0};
+    size_t n = 0;
     if (f->op != SCIM_OP_PR)
         return sql_err(b, "filtering on \"%s\" needs a sub-attribute", key);
-    strbuf_putc(w, '(');
-    bool first = true;
+    size_t start = w->len;
     for (const struct scim_sql_column *c = next_under(b->map, key, NULL); c;
          c = next_under(b->map, key, c)) {
-        size_t before;
-        const char *after;
-        bool seen = false;
-        for (const struct scim_sql_column *d = next_under(b->map, key, NULL); d != c;
-             d = next_under(b->map, key, d))
-            seen = seen || (c->kind == SCIM_SQL_EXISTS && strcmp(d->expr, c->expr) == 0);
-        if (seen)
+        if (template_seen(b->map, key, c))
             continue;
-        strbuf_puts(w, first ? "" : " OR ");
-        first = false;
-        if (c->kind != SCIM_SQL_EXISTS) {
-            strbuf_printf(w, "%s IS NOT NULL", c->expr);
-            continue;
-        }
-        if (!tpl_split(b, c->expr, &before, &after))
+        strbuf_puts(w, n++ ? " OR " : "");
+        if (!sql_column_present(b, c))
             return false;
-        strbuf_append(w, c->expr, before);
-        strbuf_puts(w, "TRUE");
-        strbuf_puts(w, after);
     }
-    strbuf_putc(w, ')');
+    if (n > 1) {
+        /* Wrap the terms just written in parentheses. */
+        strbuf_append(&terms, w->s + start, w->len - start);
+        w->len = start;
+        w->s[start] = '\0';
+        strbuf_printf(w, "(%s)", terms.s);
+    }
+    strbuf_clear(&terms);
     return true;
 }
 
@@ -1780,7 +1782,7 @@ static bool sql_doc_cond(struct sql_build *b, const char *j, const char *t,
     if (json_is_string(v)) {
         if (guard)
             strbuf_printf(w, "(jsonb_typeof(%s) = 'string' AND ", j);
-        bool ok = sql_text(b, t, !(def && def->case_exact), f);
+        bool ok = sql_text(b, t, !def_case_exact(def), f);
         strbuf_puts(w, guard ? ")" : "");
         return ok;
     }
@@ -1909,13 +1911,11 @@ static bool sql_value_path_columns(struct sql_build *b, const struct scim_filter
         c = next_under(b->map, key, c);
     struct sql_scope in = {.prefix = key, .tpl = c ? c->expr : NULL};
     size_t before = 0;
-    const char *after = ")";
+    const char *after = "";
     if (c && !tpl_split(b, c->expr, &before, &after))
         return false;
     if (c)
         strbuf_append(w, c->expr, before);
-    else
-        strbuf_putc(w, '(');
     bool ok = sql_node(b, f->left, &in);
     strbuf_puts(w, after);
     return ok;
@@ -2048,7 +2048,7 @@ static bool is_text_type(const struct scim_attr *def)
 
 static bool sort_folds_case(const struct scim_attr *def)
 {
-    return is_text_type(def) && def->type != SCIM_TYPE_DATETIME && !def->case_exact;
+    return is_text_type(def) && def->type != SCIM_TYPE_DATETIME && !def_case_exact(def);
 }
 
 /* The sort key of a multi-valued attribute: its primary value, else the

@@ -168,9 +168,9 @@ void scim_sql_clear(struct scim_sql *sql);
  *   "col >= $n::timestamptz" with T + 1 ms), so the (org_id, col) indexes
  *   serve and a client comparing with the lastModified it was shown gets
  *   consistent answers.
- * - Refused with 400 invalidFilter: attributes kept out of the document (id,
- *   meta.*, password, and anything under a prefix of EXISTS columns) that the
- *   map has no column for; comparisons of dateTime attributes stored in the
+ * - Refused with 400 invalidFilter: attributes kept out of the document
+ *   (readOnly core attributes such as id, meta and groups, and password) that
+ *   the map has no column for; comparisons of dateTime attributes stored in the
  *   document (none in the core and enterprise schemas); inside "members[...]"
  *   only sub-attributes mapped with the same EXISTS template.
  * - Every parameter is text: bare for text comparisons, otherwise cast in the
@@ -187,6 +187,8 @@ void scim_sql_clear(struct scim_sql *sql);
  *
  * The maps the unit tests use, recommended for the handlers:
  *
+ *   #define GROUPS_EXISTS "EXISTS (SELECT 1 FROM group_members m WHERE " \
+ *       "m.org_id = u.org_id AND m.member_id = u.id AND %s)"
  *   static const struct scim_sql_column user_columns[] = {
  *       {"id", SCIM_SQL_TEXT, "u.id", NULL, true},
  *       {"userName", SCIM_SQL_TEXT, "u.user_name", NULL, false},
@@ -194,6 +196,7 @@ void scim_sql_clear(struct scim_sql *sql);
  *       {"active", SCIM_SQL_BOOL, "u.active", NULL, false},
  *       {"meta.created", SCIM_SQL_TIMESTAMP, "u.created_at", NULL, false},
  *       {"meta.lastModified", SCIM_SQL_TIMESTAMP, "u.updated_at", NULL, false},
+ *       {"groups.value", SCIM_SQL_EXISTS, GROUPS_EXISTS, "m.group_id", false},
  *       {NULL},
  *   };
  *   const struct scim_sql_map users = {&scim_rt_user, "u.doc", user_columns};
@@ -207,7 +210,7 @@ void scim_sql_clear(struct scim_sql *sql);
  *       {"meta.created", SCIM_SQL_TIMESTAMP, "g.created_at", NULL, false},
  *       {"meta.lastModified", SCIM_SQL_TIMESTAMP, "g.updated_at", NULL, false},
  *       {"members.value", SCIM_SQL_EXISTS, MEMBERS_EXISTS, "m.member_id", true},
- *       {"members.type", SCIM_SQL_EXISTS, MEMBERS_EXISTS, "m.member_type", true},
+ *       {"members.type", SCIM_SQL_EXISTS, MEMBERS_EXISTS, "m.member_type", false},
  *       {NULL},
  *   };
  *   const struct scim_sql_map groups = {&scim_rt_group, "g.doc", group_columns};
