@@ -263,7 +263,9 @@ static void wake(struct worker *w)
     pg_query_sql(q, outbox_sql_claim);
     pg_query_param_int(q, room);
     pg_query_param(q, w->owner);
-    pg_query_param_int(q, w->gw->cfg->webhook_timeout_ms / 1000 + 45);
+    /* The lease outlives one attempt twice over; a crashed worker's claims
+     * come back to the pool when it runs out. */
+    pg_query_param_int(q, (2 * w->gw->cfg->webhook_timeout_ms + 999) / 1000 + 5);
     w->pending_db++;
     pg_pool_submit(w->gw->pool, q, on_claimed, w);
 }
