@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "ids.h"
+#include "mapping.h"
+#include "mapping_cache.h"
 #include "pg_pool.h"
 #include "tenancy.h"
 #include "util.h"
@@ -283,4 +285,84 @@ void admin_token_revoke(struct request *req)
     pg_query_param(q, req->params[0]);
     pg_query_param(q, req->params[1]);
     submit(req, q, token_revoked);
+}
+
+/* ---- attribute mappings ---- */
+
+static void mapping_got(struct pg_query *q, void *arg)
+{
+    struct request *req = arg;
+    if (!query_ok(req, q))
+        return;
+    if (pg_query_ntuples(q, 0) == 0) {
+        not_found(req, "organization");
+        return;
+    }
+    const PGresult *r = pg_query_result(q, 1);
+    if (PQntuples(r) == 0) {
+        request_reply_json(req, 200, mapping_to_json(mapping_default()));
+        return;
+    }
+    json_t *mapping = pg_value_json(r, 0, 1);
+    json_t *doc = json_pack("{s:s,s:o}", "user_id_attribute", pg_value(r, 0, 0), "mapping",
+                            mapping ? mapping : json_object());
+    request_reply_json(req, 200, doc);
+}
+
+void admin_mapping_get(struct request *req)
+{
+    struct pg_query *q = pg_query_new();
+    pg_query_sql(q, tenancy_sql_org_get);
+    pg_query_param(q, req->params[0]);
+    pg_query_sql(q, "SELECT user_id_attribute, mapping::text FROM attribute_mappings"
+                    " WHERE org_id = $1");
+    pg_query_param(q, req->params[0]);
+    submit(req, q, mapping_got);
+}
+
+static void mapping_stored(struct pg_query *q, void *arg)
+{
+    struct request *req = arg;
+    if (!query_ok(req, q))
+        return;
+    if (pg_query_ntuples(q, 0) == 0) {
+        not_found(req, "organization");
+        return;
+    }
+    json_t *doc = req->ctx; /* the reply takes it; the request is gone after */
+    req->ctx = NULL;
+    request_reply_json(req, 200, doc);
+}
+
+static void json_ctx_free(void *p)
+{
+    json_decref(p);
+}
+
+void admin_mapping_put(struct request *req)
+{
+    struct scim_error err = {0};
+    struct mapping *m = mapping_parse(req->json, &err);
+    if (!m) {
+        if (!err.status)
+            scim_error_set(&err, 400, NULL, "The mapping is not valid.");
+        request_reply_error(req, &err);
+        return;
+    }
+    json_t *doc = mapping_to_json(m);
+    req->ctx = doc;
+    req->ctx_free = json_ctx_free;
+    struct pg_query *q = pg_query_new();
+    pg_query_sql(q, "INSERT INTO attribute_mappings (org_id, user_id_attribute, mapping, updated_at)"
+                    " SELECT o.id, $2, $3::jsonb, now() FROM organizations o"
+                    " WHERE o.id = $1 AND o.deleted_at IS NULL"
+                    " ON CONFLICT (org_id) DO UPDATE SET user_id_attribute = EXCLUDED.user_id_attribute,"
+                    " mapping = EXCLUDED.mapping, updated_at = now() RETURNING org_id");
+    pg_query_param(q, req->params[0]);
+    pg_query_param(q, mapping_user_id_attribute(m));
+    pg_query_param_json(q, json_object_get(doc, "mapping"));
+    pg_query_sql(q, "SELECT pg_notify('" MAPPING_CHANNEL "', $1)");
+    pg_query_param(q, req->params[0]);
+    mapping_free(m);
+    submit(req, q, mapping_stored);
 }

@@ -15,5 +15,7 @@ void admin_org_endpoint(struct request *req);
 void admin_token_create(struct request *req);
 void admin_token_list(struct request *req);
 void admin_token_revoke(struct request *req);
+void admin_mapping_get(struct request *req);
+void admin_mapping_put(struct request *req);
 
 #endif

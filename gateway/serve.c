@@ -22,6 +22,7 @@
 #include "auth.h"
 #include "gateway.h"
 #include "log.h"
+#include "mapping_cache.h"
 #include "metrics.h"
 #include "pg_listen.h"
 #include "pg_pool.h"
@@ -42,17 +43,21 @@ struct process {
     bool stopping;
 };
 
-static void on_auth_notify(const char *channel, const char *payload, void *arg)
+/* Invalidations of the process's caches: tokens and admin keys, mappings. */
+static void on_notify(const char *channel, const char *payload, void *arg)
 {
     struct process *p = arg;
-    (void)channel;
-    auth_invalidate(p->gw.auth, payload);
+    if (strcmp(channel, MAPPING_CHANNEL) == 0)
+        mapping_cache_invalidate(p->gw.mappings, payload);
+    else
+        auth_invalidate(p->gw.auth, payload);
 }
 
-static void on_auth_listen_state(bool up, void *arg)
+static void on_listen_state(bool up, void *arg)
 {
     struct process *p = arg;
     auth_set_listening(p->gw.auth, up);
+    mapping_cache_set_listening(p->gw.mappings, up);
 }
 
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
@@ -166,6 +171,7 @@ static void teardown(struct process *p)
     pg_listen_free(p->listen);
     server_free(p->gw.server);
     auth_free(p->gw.auth);
+    mapping_cache_free(p->gw.mappings);
     metrics_free(p->gw.metrics);
     event_free(p->sigterm);
     event_free(p->sigint);
@@ -181,9 +187,10 @@ int serve_run(const struct config *cfg)
     setup_common(&p, cfg, "scimgate");
     p.gw.auth = auth_create(&p.gw);
     p.gw.gate = ratelimit_gate_create(&p.gw);
-    static const char *const channels[] = {AUTH_CHANNEL, NULL};
+    p.gw.mappings = mapping_cache_create(&p.gw);
+    static const char *const channels[] = {AUTH_CHANNEL, MAPPING_CHANNEL, NULL};
     p.listen = pg_listen_create(p.gw.base, cfg->database_url ? cfg->database_url : "",
-                                channels, on_auth_notify, on_auth_listen_state, &p);
+                                channels, on_notify, on_listen_state, &p);
     p.gw.server = server_create(&p.gw);
     char err[256];
     if (!server_listen(p.gw.server, err, sizeof err)) {

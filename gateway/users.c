@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "ids.h"
 #include "mapping.h"
+#include "mapping_cache.h"
 #include "outbox.h"
 #include "pg_pool.h"
 #include "scim_patch.h"
@@ -149,6 +150,9 @@ static void reply_user(struct request *req, int status, const struct user_state 
     request_reply_json(req, status, render(req, s, proj));
 }
 
+struct user_op;
+static const struct mapping *op_mapping(const struct request *req);
+
 static json_t *product_user(const struct request *req, const struct user_state *s)
 {
     struct mapping_user mu = {
@@ -161,7 +165,7 @@ static json_t *product_user(const struct request *req, const struct user_state *
         .updated_ms = s->updated_ms,
         .deleted_ms = s->deleted_ms,
     };
-    return mapping_product_user(mapping_default(), &mu);
+    return mapping_product_user(op_mapping(req), &mu);
 }
 
 static json_t *event_data(const struct request *req, json_t *user)
@@ -186,7 +190,39 @@ struct user_op {
     int tries;
     char *password;            /* a new clear password from the body, wiped on free */
     json_t *member_groups;     /* DELETE: [{"id","name"}] of the groups it was in */
+    struct mapping_handle *mh; /* the organization's attribute mapping */
+    void (*after_mapping)(struct request *req);
 };
+
+static const struct mapping *op_mapping(const struct request *req)
+{
+    const struct user_op *op = req->ctx;
+    return mapping_handle_get(op ? op->mh : NULL);
+}
+
+static void got_mapping(struct mapping_handle *h, bool ok, void *arg)
+{
+    struct request *req = arg;
+    struct user_op *op = req->ctx;
+    if (!ok) {
+        request_fail_unavailable(req);
+        return;
+    }
+    op->mh = mapping_handle_hold(h);
+    op->after_mapping(req);
+}
+
+/* Runs next once the organization's mapping is at hand (at once when cached). */
+static void with_mapping(struct request *req, void (*next)(struct request *req))
+{
+    struct user_op *op = req->ctx;
+    if (op->mh) {
+        next(req);
+        return;
+    }
+    op->after_mapping = next;
+    mapping_cache_get(req->gw->mappings, req->org_id, got_mapping, req);
+}
 
 static void op_free(void *p)
 {
@@ -200,6 +236,7 @@ static void op_free(void *p)
         free(op->password);
     }
     json_decref(op->member_groups);
+    mapping_handle_release(op->mh);
     free(op);
 }
 
@@ -254,6 +291,8 @@ static void created(struct pg_query *q, void *arg)
     reply_user(req, 201, &op->new, op->proj);
 }
 
+static void create_write(struct request *req);
+
 void users_create(struct request *req)
 {
     struct user_op *op = op_new(req);
@@ -269,6 +308,14 @@ void users_create(struct request *req)
     struct user_state *s = &op->new;
     ids_new("usr_", s->id);
     s->doc = doc;
+    with_mapping(req, create_write);
+}
+
+static void create_write(struct request *req)
+{
+    struct user_op *op = req->ctx;
+    struct user_state *s = &op->new;
+    json_t *doc = s->doc;
     const json_t *active = json_object_get(doc, "active");
     s->active = !json_is_false(active);
     s->version = 1;
@@ -560,9 +607,14 @@ static void update_read(struct pg_query *q, void *arg)
     write_update(req);
 }
 
-static void start_update(struct request *req)
+static void read_for_update(struct request *req)
 {
     submit_read(req, update_read);
+}
+
+static void start_update(struct request *req)
+{
+    with_mapping(req, read_for_update);
 }
 
 void users_replace(struct request *req)
@@ -643,10 +695,18 @@ static void delete_read(struct pg_query *q, void *arg)
     pg_pool_submit(req->gw->pool, w, deleted, req);
 }
 
+static void delete_read_now(struct request *req);
+
 static void delete_start(struct request *req)
 {
+    with_mapping(req, delete_read_now);
+}
+
+static void delete_read_now(struct request *req)
+{
     struct pg_query *q = pg_query_new();
-    pg_query_sql(q, "SELECT " USER_COLUMNS("NULL") " FROM users u WHERE u.org_id = $1 AND u.id = $2");
+    pg_query_sql(q, "SELECT " USER_COLUMNS(GROUPS_SQL)
+                    " FROM users u WHERE u.org_id = $1 AND u.id = $2");
     pg_query_param(q, req->org_id);
     pg_query_param(q, req->params[0]);
     /* The groups it is a direct member of, as product-side groups, for the
@@ -666,4 +726,72 @@ void users_delete(struct request *req)
     op_new(req);
     if (valid_id(req))
         delete_start(req);
+}
+
+/* ---- the product-side users of an organization (admin API) ---- */
+
+static void product_listed(struct pg_query *q, void *arg)
+{
+    struct request *req = arg;
+    struct user_op *op = req->ctx;
+    if (pg_query_status(q) != PG_OK) {
+        request_fail_db(req, q);
+        return;
+    }
+    if (pg_query_ntuples(q, 0) == 0) {
+        request_fail(req, 404, NULL, "No such organization.");
+        return;
+    }
+    const PGresult *rows = pg_query_result(q, 1);
+    int n = PQntuples(rows);
+    long long limit = op->list.count;
+    json_t *data = json_array();
+    for (int i = 0; i < n && i < limit; i++) {
+        struct user_state s;
+        state_from_row(rows, i, &s);
+        json_array_append_new(data, product_user(req, &s));
+        state_clear(&s);
+    }
+    json_t *cursor = n > limit ? json_string(pg_value(rows, (int)limit - 1, 0)) : json_null();
+    request_reply_json(req, 200, json_pack("{s:s,s:o,s:b,s:o}", "object", "list", "data", data,
+                                           "has_more", n > limit, "next_cursor", cursor));
+}
+
+static void product_list_query(struct request *req)
+{
+    struct user_op *op = req->ctx;
+    const char *active = request_query(req, "active");
+    const char *cursor = request_query(req, "cursor");
+    bool groups = mapping_uses_groups(op_mapping(req));
+    struct pg_query *q = pg_query_new();
+    pg_query_sql(q, "SELECT id FROM organizations WHERE id = $1 AND deleted_at IS NULL");
+    pg_query_param(q, req->org_id);
+    pg_query_sql(q, groups ? "SELECT " USER_COLUMNS(GROUPS_SQL)
+                             " FROM users u WHERE u.org_id = $1 AND ($2::boolean IS NULL OR"
+                             " u.active = $2) AND u.id > $3 ORDER BY u.id LIMIT $4"
+                           : "SELECT " USER_COLUMNS("NULL")
+                             " FROM users u WHERE u.org_id = $1 AND ($2::boolean IS NULL OR"
+                             " u.active = $2) AND u.id > $3 ORDER BY u.id LIMIT $4");
+    pg_query_param(q, req->org_id);
+    pg_query_param(q, active);
+    pg_query_param(q, cursor ? cursor : "");
+    pg_query_param_int(q, op->list.count + 1);
+    pg_pool_submit(req->gw->pool, q, product_listed, req);
+}
+
+void users_admin_list(struct request *req)
+{
+    struct user_op *op = op_new(req);
+    const char *active = request_query(req, "active");
+    const char *limit = request_query(req, "limit");
+    op->list.count = 100;
+    if ((active && strcmp(active, "true") != 0 && strcmp(active, "false") != 0) ||
+        (limit && !util_parse_int(limit, 1, 1000, &op->list.count))) {
+        request_fail(req, 400, NULL,
+                     "active must be true or false and limit an integer from 1 to 1000.");
+        return;
+    }
+    /* The organization is the path's; the admin key may read any. */
+    snprintf(req->org_id, sizeof req->org_id, "%s", req->params[0]);
+    with_mapping(req, product_list_query);
 }

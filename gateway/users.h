@@ -18,5 +18,7 @@ void users_search(struct request *req);
 void users_replace(struct request *req);
 void users_patch(struct request *req);
 void users_delete(struct request *req);
+/* GET /v1/organizations/{org}/users: product-side users (admin API). */
+void users_admin_list(struct request *req);
 
 #endif
