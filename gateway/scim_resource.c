@@ -220,14 +220,6 @@ bool scim_list_append(struct request *req, struct pg_query *q,
     return true;
 }
 
-json_t *scim_list_response(json_t *resources, long long total, long long start_index)
-{
-    return json_pack("{s:[s],s:I,s:I,s:I,s:o}", "schemas", SCIM_SCHEMA_LIST, "totalResults",
-                     (json_int_t)total, "itemsPerPage",
-                     (json_int_t)json_array_size(resources), "startIndex",
-                     (json_int_t)start_index, "Resources", resources);
-}
-
 bool scim_projection_from_query(struct request *req, const struct scim_resource_type *rt,
                                 struct scim_projection **out)
 {

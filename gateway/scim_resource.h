@@ -47,10 +47,6 @@ bool scim_list_append(struct request *req, struct pg_query *q,
                       const struct scim_list_params *p, const struct scim_sql_map *map,
                       const char *from_where, const char *columns, const char *tiebreak);
 
-/* {"schemas":[ListResponse],"totalResults":..,"itemsPerPage":..,"startIndex":..,
- * "Resources":[...]} (steals resources). */
-json_t *scim_list_response(json_t *resources, long long total, long long start_index);
-
 /* The projection of a single-resource request (attributes= and
  * excludedAttributes= in the query). On failure replies 400 and returns
  * false. *out may be NULL (no projection). */

@@ -405,7 +405,7 @@ static void listed(struct pg_query *q, void *arg)
         json_array_append_new(resources, render(req, &s, op->list.proj));
         state_clear(&s);
     }
-    request_reply_json(req, 200, scim_list_response(resources, total, op->list.start_index));
+    request_reply_json(req, 200, scim_list_response_new(resources, total, op->list.start_index));
 }
 
 static void run_list(struct request *req)
