@@ -59,6 +59,13 @@ static const struct setting settings[] = {
      "10000", 100, 600000, "statement timeout of every query, milliseconds"},
     {"SCIMGATE_DB_QUEUE_TIMEOUT_MS", "db-queue-timeout-ms", SET_INT, OFF(db_queue_timeout_ms),
      "5000", 10, 600000, "longest wait for a free database connection, milliseconds"},
+    {"SCIMGATE_DB_GROUP_COMMIT", "db-group-commit", SET_BOOL, OFF(db_group_commit), "true", 0, 0,
+     "commit the writes of concurrent requests in one transaction (each is still answered "
+     "only once its own change is durable)"},
+    {"SCIMGATE_DB_GROUP_COMMIT_MAX", "db-group-commit-max", SET_INT, OFF(db_group_commit_max),
+     "64", 1, 10000, "writes per group commit at most"},
+    {"SCIMGATE_DB_GROUP_COMMIT_LANES", "db-group-commit-lanes", SET_INT,
+     OFF(db_group_commit_lanes), "1", 1, 64, "group commits in flight at once"},
     {"SCIMGATE_MAX_BODY_BYTES", "max-body-bytes", SET_INT, OFF(max_body_bytes), "1048576",
      1024, 1073741824, "request body cap in bytes (413 above it)"},
     {"SCIMGATE_HTTP_TIMEOUT_S", "http-timeout", SET_INT, OFF(http_timeout_s), "30", 1, 3600,

@@ -27,6 +27,9 @@ struct config {
     int db_pool_size;            /* PostgreSQL connections per process */
     int db_query_timeout_ms;     /* statement_timeout and the client-side query timer */
     int db_queue_timeout_ms;     /* longest a request waits for a free connection */
+    bool db_group_commit;        /* commit concurrent writes together */
+    int db_group_commit_max;     /* writes per group commit at most */
+    int db_group_commit_lanes;   /* group commits in flight at once */
     int max_body_bytes;          /* request body cap (413 above) */
     int http_timeout_s;          /* header/body read timeout and keep-alive idle timeout */
     int shutdown_timeout_s;      /* graceful drain limit on SIGTERM */

@@ -441,7 +441,8 @@ void groups_create(struct request *req)
     outbox_append(ob, q);
     outbox_free(ob);
     json_decref(ids);
-    pg_pool_submit(req->gw->pool, q, created, req);
+    pg_query_set_key(q, req->org_id);
+    pg_pool_submit_write(req->gw->pool, q, created, req);
 }
 
 /* ---- streaming reads ----
@@ -1180,7 +1181,8 @@ static void delete_read(struct pg_query *q, void *arg)
     json_decref(parents);
     outbox_append(ob, w);
     outbox_free(ob);
-    pg_pool_submit(req->gw->pool, w, deleted, req);
+    pg_query_set_key(w, req->org_id);
+    pg_pool_submit_write(req->gw->pool, w, deleted, req);
 }
 
 void groups_delete(struct request *req)

@@ -239,6 +239,17 @@ static void render_pool(struct strbuf *b, const struct pg_pool *pool)
     strbuf_printf(b, "scimgate_db_pool_connections{state=\"in_use\"} %d\n", st.busy + st.held);
     header(b, "scimgate_db_pool_waiting", "gauge", "Queries waiting for a free connection.");
     strbuf_printf(b, "scimgate_db_pool_waiting %d\n", st.waiting);
+    header(b, "scimgate_db_group_commits_total", "counter",
+           "Transactions that committed the writes of several requests together.");
+    strbuf_printf(b, "scimgate_db_group_commits_total %llu\n", (unsigned long long)st.commits);
+    header(b, "scimgate_db_group_commit_writes_total", "counter",
+           "Writes sent in group commits.");
+    strbuf_printf(b, "scimgate_db_group_commit_writes_total %llu\n",
+                  (unsigned long long)st.grouped);
+    header(b, "scimgate_db_group_commit_reruns_total", "counter",
+           "Writes run again alone because their group failed.");
+    strbuf_printf(b, "scimgate_db_group_commit_reruns_total %llu\n",
+                  (unsigned long long)st.regrouped);
 }
 
 static void render_all(struct strbuf *b, const struct metrics *m, const struct gateway *gw)

@@ -149,6 +149,9 @@ static void setup_common(struct process *p, const struct config *cfg, const char
         .queue_timeout_ms = cfg->db_queue_timeout_ms,
         .max_queue = 20000,
         .max_inflight = 1,
+        .group_commit = cfg->db_group_commit,
+        .group_commit_max = cfg->db_group_commit_max,
+        .group_commit_lanes = cfg->db_group_commit_lanes,
     };
     p->gw.pool = pg_pool_create(p->gw.base, &po);
     p->gw.metrics = metrics_create();

@@ -336,7 +336,8 @@ static void create_write(struct request *req)
     outbox_add(ob, "scimUser.provisioned", s->id, event_data(req, product_user(req, s)));
     outbox_append(ob, q);
     outbox_free(ob);
-    pg_pool_submit(req->gw->pool, q, created, req);
+    pg_query_set_key(q, req->org_id);
+    pg_pool_submit_write(req->gw->pool, q, created, req);
 }
 
 /* ---- read ---- */
@@ -584,7 +585,8 @@ static void write_update(struct request *req)
     add_events(req, ob);
     outbox_append(ob, q);
     outbox_free(ob);
-    pg_pool_submit(req->gw->pool, q, written, req);
+    pg_query_set_key(q, req->org_id);
+    pg_pool_submit_write(req->gw->pool, q, written, req);
 }
 
 static void update_read(struct pg_query *q, void *arg)
@@ -692,7 +694,8 @@ static void delete_read(struct pg_query *q, void *arg)
     }
     outbox_append(ob, w);
     outbox_free(ob);
-    pg_pool_submit(req->gw->pool, w, deleted, req);
+    pg_query_set_key(w, req->org_id);
+    pg_pool_submit_write(req->gw->pool, w, deleted, req);
 }
 
 static void delete_read_now(struct request *req);

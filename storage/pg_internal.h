@@ -35,6 +35,8 @@ struct pg_query {
     int timeout_ms;           /* 0 = pool default */
     int next_result;          /* statement whose results arrive next */
     bool internal;            /* session set-up, freed by the connection itself */
+    bool borrowed_stmts;      /* a group commit: the statements belong to its members */
+    char key[64];             /* ordering key within a group commit (the organization) */
     void (*acquire_cb)(struct pg_conn *, enum pg_status, void *); /* a lease request */
     struct pg_conn *acquired; /* the leased connection, for acquire_cb */
     TAILQ_ENTRY(pg_query) link; /* in the pool's wait queue or a conn's in-flight FIFO */

@@ -11,6 +11,14 @@
  * While no connection is up (the database is down or restarting), new work
  * fails at once with PG_ERR_UNAVAILABLE (the HTTP layer answers 503 with
  * Retry-After) instead of piling up; connections keep retrying with backoff.
+ *
+ * Group commit: writes wait in their own queue. When a lane is free, every
+ * write queued so far (up to group_commit_max) is sent as ONE pipeline
+ * segment: one implicit transaction, one commit, one WAL flush, in key order.
+ * Writes that arrive meanwhile wait for the next group. On success each write
+ * gets its own statements' results; if a statement fails, the group rolled
+ * back entirely and each write runs again alone, so outcomes are exactly what
+ * they would have been without grouping.
  */
 #include "pg_pool.h"
 
@@ -40,6 +48,17 @@ struct pg_pool {
     uint64_t queries, failures;
     void (*observer)(double, bool, void *);
     void *observer_arg;
+    struct pg_query_list writes;   /* writes waiting for a group commit */
+    int nwrites;
+    int lanes_busy;                /* group commits in flight */
+    struct event *group_ev;        /* starts groups from the loop */
+    uint64_t commits, grouped, regrouped;
+};
+
+struct group {
+    struct pg_pool *pool;
+    struct pg_query **members;     /* in statement order */
+    int n;
 };
 
 void pg_pool_set_observer(struct pg_pool *pool, void (*fn)(double, bool, void *), void *arg)
@@ -49,6 +68,8 @@ void pg_pool_set_observer(struct pg_pool *pool, void (*fn)(double, bool, void *)
 }
 
 static void dispatch(struct pg_pool *pool);
+static void enqueue(struct pg_pool *pool, struct pg_query *q);
+static void on_group_ev(evutil_socket_t fd, short what, void *arg);
 
 static void finish(struct pg_pool *pool, struct pg_query *q)
 {
@@ -208,6 +229,12 @@ struct pg_pool *pg_pool_create(struct event_base *base, const struct pg_pool_opt
     TAILQ_INIT(&pool->waiting);
     TAILQ_INIT(&pool->done);
     pool->done_ev = event_new(base, -1, 0, run_done, pool);
+    TAILQ_INIT(&pool->writes);
+    pool->group_ev = event_new(base, -1, 0, on_group_ev, pool);
+    if (pool->opts.group_commit_max < 1)
+        pool->opts.group_commit_max = 64;
+    if (pool->opts.group_commit_lanes < 1)
+        pool->opts.group_commit_lanes = 1;
     pool->queue_timer = evtimer_new(base, on_queue_timer, pool);
     struct pg_conn_opts copts = {
         .conninfo = opts->conninfo,
@@ -233,7 +260,13 @@ void pg_pool_free(struct pg_pool *pool)
     for (int i = 0; i < pool->opts.size; i++)
         pg_conn_free(pool->slots[i].conn);
     fail_waiting(pool, PG_ERR_UNAVAILABLE, "shutting down", 0);
+    struct pg_query *w;
+    while ((w = TAILQ_FIRST(&pool->writes))) {
+        TAILQ_REMOVE(&pool->writes, w, link);
+        fail(pool, w, PG_ERR_UNAVAILABLE, "shutting down");
+    }
     run_done(-1, 0, pool);
+    event_free(pool->group_ev);
     event_free(pool->done_ev);
     event_free(pool->queue_timer);
     free(pool->slots);
@@ -268,9 +301,12 @@ void pg_pool_get_stats(const struct pg_pool *pool, struct pg_pool_stats *out)
         out->busy += pg_conn_inflight(s->conn) > 0;
         out->held += s->held;
     }
-    out->waiting = pool->nwaiting;
+    out->waiting = pool->nwaiting + pool->nwrites;
     out->queries = pool->queries;
     out->failures = pool->failures;
+    out->commits = pool->commits;
+    out->grouped = pool->grouped;
+    out->regrouped = pool->regrouped;
 }
 
 static void enqueue(struct pg_pool *pool, struct pg_query *q)
@@ -333,4 +369,120 @@ void pg_pool_release(struct pg_pool *pool, struct pg_conn *conn)
         return;
     }
     util_fatal("pg_pool_release of a connection not in the pool");
+}
+
+/* ---- group commit ---- */
+
+static int by_key(const void *a, const void *b)
+{
+    const struct pg_query *x = *(struct pg_query *const *)a, *y = *(struct pg_query *const *)b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->created_us < y->created_us ? -1 : x->created_us > y->created_us);
+}
+
+static void group_done(struct pg_query *combined, void *arg)
+{
+    struct group *g = arg;
+    struct pg_pool *pool = g->pool;
+    pool->lanes_busy--;
+    enum pg_status st = pg_query_status(combined);
+    if (st == PG_OK) {
+        int idx = 0;
+        for (int i = 0; i < g->n; i++) {
+            struct pg_query *m = g->members[i];
+            m->results = xcalloc((size_t)m->nstmts, sizeof *m->results);
+            for (int j = 0; j < m->nstmts; j++, idx++) {
+                m->results[j] = combined->results ? combined->results[idx] : NULL;
+                if (combined->results)
+                    combined->results[idx] = NULL;
+            }
+            pg_query_complete(m);
+        }
+    } else if (st == PG_ERR_SQL && g->n > 1) {
+        /* The whole group rolled back: every write runs again on its own. */
+        pool->regrouped += (uint64_t)g->n;
+        for (int i = 0; i < g->n; i++)
+            enqueue(pool, g->members[i]);
+    } else {
+        /* Unreachable database or lost connection: the outcome is unknown for
+         * all of them alike. */
+        for (int i = 0; i < g->n; i++) {
+            pg_query_fail(g->members[i], st, combined->sqlstate, pg_query_error(combined));
+            pg_query_complete(g->members[i]);
+        }
+    }
+    free(g->members);
+    free(g);
+    if (pool->nwrites)
+        event_active(pool->group_ev, EV_TIMEOUT, 0);
+}
+
+static void start_group(struct pg_pool *pool)
+{
+    struct group *g = xcalloc(1, sizeof *g);
+    g->pool = pool;
+    int n = pool->nwrites < pool->opts.group_commit_max ? pool->nwrites
+                                                         : pool->opts.group_commit_max;
+    g->members = xcalloc((size_t)n, sizeof *g->members);
+    for (int i = 0; i < n; i++) {
+        struct pg_query *q = TAILQ_FIRST(&pool->writes);
+        TAILQ_REMOVE(&pool->writes, q, link);
+        pool->nwrites--;
+        g->members[g->n++] = q;
+    }
+    qsort(g->members, (size_t)g->n, sizeof *g->members, by_key);
+    struct pg_query *combined = pg_query_new();
+    combined->borrowed_stmts = true;
+    for (int i = 0; i < g->n; i++) {
+        struct pg_query *m = g->members[i];
+        for (int j = 0; j < m->nstmts; j++) {
+            if (combined->nstmts == combined->cap) {
+                combined->cap = combined->cap ? combined->cap * 2 : 8;
+                combined->stmts =
+                    xrealloc(combined->stmts, (size_t)combined->cap * sizeof *combined->stmts);
+            }
+            combined->stmts[combined->nstmts++] = m->stmts[j];
+        }
+        if (m->timeout_ms > combined->timeout_ms)
+            combined->timeout_ms = m->timeout_ms;
+    }
+    pool->lanes_busy++;
+    pool->commits++;
+    pool->grouped += (uint64_t)g->n;
+    combined->cb = group_done;
+    combined->arg = g;
+    enqueue(pool, combined);
+}
+
+static void on_group_ev(evutil_socket_t fd, short what, void *arg)
+{
+    struct pg_pool *pool = arg;
+    (void)fd;
+    (void)what;
+    while (pool->nwrites && pool->lanes_busy < pool->opts.group_commit_lanes)
+        start_group(pool);
+}
+
+void pg_pool_submit_write(struct pg_pool *pool, struct pg_query *q, pg_query_cb cb, void *arg)
+{
+    if (!pool->opts.group_commit || q->nstmts == 0) {
+        pg_pool_submit(pool, q, cb, arg);
+        return;
+    }
+    q->cb = cb;
+    q->arg = arg;
+    if (!pg_pool_up(pool)) {
+        fail(pool, q, PG_ERR_UNAVAILABLE, "the database is unavailable");
+        return;
+    }
+    if (pool->nwrites >= pool->opts.max_queue) {
+        fail(pool, q, PG_ERR_UNAVAILABLE, "too many writes waiting");
+        return;
+    }
+    q->created_us = util_mono_us();
+    TAILQ_INSERT_TAIL(&pool->writes, q, link);
+    pool->nwrites++;
+    /* From the loop, so that writes arriving in this same turn join the group. */
+    if (pool->lanes_busy < pool->opts.group_commit_lanes)
+        event_active(pool->group_ev, EV_TIMEOUT, 0);
 }

@@ -27,6 +27,9 @@ struct pg_pool_opts {
     int queue_timeout_ms;         /* longest wait for a connection */
     int max_queue;                /* waiting queries beyond this fail at once */
     int max_inflight;             /* pipelined segments per connection (>= 1) */
+    bool group_commit;            /* pg_pool_submit_write batches writes */
+    int group_commit_max;         /* writes per commit at most */
+    int group_commit_lanes;       /* group commits in flight at once */
 };
 
 struct pg_pool_stats {
@@ -37,6 +40,9 @@ struct pg_pool_stats {
     int waiting;       /* queries and leases in the wait queue */
     uint64_t queries;  /* completed since start */
     uint64_t failures; /* completed with an error */
+    uint64_t commits;  /* group commits sent */
+    uint64_t grouped;  /* writes that went out in them */
+    uint64_t regrouped;/* writes re-run alone after their group failed */
 };
 
 /* Creates the pool and starts connecting every connection. */
@@ -49,6 +55,14 @@ void pg_pool_free(struct pg_pool *pool);
  * with q borrowed. While no connection is up, q fails with PG_ERR_UNAVAILABLE;
  * after queue_timeout_ms of waiting, with PG_ERR_TIMEOUT. */
 void pg_pool_submit(struct pg_pool *pool, struct pg_query *q, pg_query_cb cb, void *arg);
+
+/* A write: q runs as its own transaction, or, with group commit, together
+ * with the writes that arrived while the previous group was committing, in
+ * one transaction and one WAL flush. cb still runs only after q's changes are
+ * durable. If the group fails on a statement error, each of its writes runs
+ * again alone, so one write's failure (a uniqueness conflict, a version
+ * check) never fails another's. */
+void pg_pool_submit_write(struct pg_pool *pool, struct pg_query *q, pg_query_cb cb, void *arg);
 
 /* True when at least one connection is usable. */
 bool pg_pool_up(const struct pg_pool *pool);

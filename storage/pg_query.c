@@ -23,14 +23,16 @@ void pg_query_free(struct pg_query *q)
         return;
     for (int i = 0; i < q->nstmts; i++) {
         struct pg_stmt *s = &q->stmts[i];
+        if (q->results)
+            PQclear(q->results[i]);
+        if (q->borrowed_stmts)
+            continue;
         if (s->sql_owned)
             free((char *)s->sql);
         for (int k = 0; k < s->nparams; k++)
             free(s->params[k]);
         free(s->params);
         free(s->lengths);
-        if (q->results)
-            PQclear(q->results[i]);
     }
     free(q->stmts);
     free(q->results);
@@ -115,6 +117,11 @@ void pg_query_paramf(struct pg_query *q, const char *fmt, ...)
     va_end(ap);
     pg_query_param_len(q, b.s ? b.s : "", b.len);
     strbuf_clear(&b);
+}
+
+void pg_query_set_key(struct pg_query *q, const char *key)
+{
+    snprintf(q->key, sizeof q->key, "%s", key ? key : "");
 }
 
 void pg_query_set_timeout(struct pg_query *q, int timeout_ms)

@@ -88,6 +88,10 @@ json_t *pg_value_json(const PGresult *r, int row, int col);
 /* Number of rows of statement i's result (0 if none). */
 int pg_query_ntuples(const struct pg_query *q, int i);
 
+/* The ordering key of a write in a group commit (the organization id): the
+ * writes of one commit run in key order, so concurrent commits take the
+ * organizations' row locks in the same order. */
+void pg_query_set_key(struct pg_query *q, const char *key);
 /* Per-query timeout override in milliseconds (0 = the pool's default). */
 void pg_query_set_timeout(struct pg_query *q, int timeout_ms);
 

@@ -138,7 +138,8 @@ static void record(struct job *j, const char *outcome, int64_t next_ms)
         pg_query_param(q, NULL);
     pg_query_param(q, r->error[0] ? r->error : NULL);
     w->pending_db++;
-    pg_pool_submit(w->gw->pool, q, on_recorded, j);
+    pg_query_set_key(q, j->org_id);
+    pg_pool_submit_write(w->gw->pool, q, on_recorded, j);
 }
 
 static void on_delivered(const struct deliver_result *r, void *arg)

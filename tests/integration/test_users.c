@@ -7,6 +7,8 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 
 #include "harness.h"
 #include "util.h"
@@ -453,6 +455,75 @@ START_TEST(test_discovery)
 }
 END_TEST
 
+/* The value of a metric line "name value" on the metrics page. */
+static double metric(const char *page, const char *name)
+{
+    const char *p = page;
+    size_t n = strlen(name);
+    while ((p = strstr(p, name))) {
+        if ((p == page || p[-1] == '\n') && p[n] == ' ')
+            return strtod(p + n + 1, NULL);
+        p += n;
+    }
+    return -1;
+}
+
+START_TEST(test_concurrent_creates_grouped_and_exact)
+{
+    PQclear(th_sql(db, "UPDATE scim_tokens SET rate_per_sec = 100000, burst = 100000 WHERE org_id = $1",
+                   org.id, NULL));
+    struct th_resp *m0 = th_http(srv->port, "GET", "/metrics", NULL, NULL, 0);
+    double commits0 = metric(m0->body, "scimgate_db_group_commits_total");
+    double writes0 = metric(m0->body, "scimgate_db_group_commit_writes_total");
+    th_resp_free(m0);
+    /* 12 clients create 25 users each; every name is also tried by another
+     * client, so half the attempts must get 409 and nothing else goes wrong. */
+    enum { CLIENTS = 12, EACH = 25 };
+    int *results = mmap(NULL, sizeof(int) * CLIENTS * 3, PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    memset(results, 0, sizeof(int) * CLIENTS * 3);
+    pid_t kids[CLIENTS];
+    for (int k = 0; k < CLIENTS; k++) {
+        kids[k] = fork();
+        if (kids[k] == 0) {
+            for (int i = 0; i < EACH; i++) {
+                struct th_resp *r = th_scim(srv->port, org.token, "POST", "/scim/v2/Users",
+                                            th_fmt("{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],"
+                                                   "\"userName\":\"gc-%d-%d@example.com\"}", k / 2, i));
+                int slot = r && r->status == 201 ? 0 : r && r->status == 409 ? 1 : 2;
+                results[k * 3 + slot]++;
+                th_resp_free(r);
+            }
+            _exit(0);
+        }
+    }
+    for (int k = 0; k < CLIENTS; k++)
+        waitpid(kids[k], NULL, 0);
+    int created = 0, conflicts = 0, failed = 0;
+    for (int k = 0; k < CLIENTS; k++) {
+        created += results[k * 3];
+        conflicts += results[k * 3 + 1];
+        failed += results[k * 3 + 2];
+    }
+    munmap(results, sizeof(int) * CLIENTS * 3);
+    ck_assert_int_eq(failed, 0);
+    ck_assert_int_eq(created, CLIENTS / 2 * EACH);
+    ck_assert_int_eq(conflicts, CLIENTS / 2 * EACH);
+    ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM users WHERE org_id = $1", org.id, NULL), created);
+    ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM events WHERE org_id = $1 AND type = 'scimUser.provisioned'",
+                                org.id, NULL),
+                     created);
+    ck_assert_int_eq(th_sql_int(db, "SELECT max(seq) FROM events WHERE org_id = $1", org.id, NULL), created);
+    /* Writes were grouped: fewer commits than writes. */
+    struct th_resp *m1 = th_http(srv->port, "GET", "/metrics", NULL, NULL, 0);
+    double commits = metric(m1->body, "scimgate_db_group_commits_total") - commits0;
+    double writes = metric(m1->body, "scimgate_db_group_commit_writes_total") - writes0;
+    th_resp_free(m1);
+    ck_assert_msg(writes >= CLIENTS * EACH && commits < writes,
+                  "commits %.0f for %.0f writes", commits, writes);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("users");
@@ -469,6 +540,7 @@ int main(void)
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_isolation_between_organizations);
     tcase_add_test(tc, test_discovery);
+    tcase_add_test(tc, test_concurrent_creates_grouped_and_exact);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
