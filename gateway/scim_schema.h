@@ -134,6 +134,13 @@ json_t *scim_rt_to_json(const struct scim_resource_type *rt, const char *base_ur
 json_t *scim_rts_list_json(const char *base_url);             /* ListResponse */
 json_t *scim_spc_to_json(const struct scim_spc_limits *limits, const char *base_url);
 
+/* A ListResponse (RFC 7644 section 3.4.2) around resources, a JSON array it
+ * steals: {"schemas":[ListResponse],"totalResults":n,"itemsPerPage":<array
+ * size>,"startIndex":s,"Resources":[...]}, all numbers JSON integers. New
+ * reference. */
+json_t *scim_list_response_new(json_t *resources, int64_t total_results,
+                               int64_t start_index);
+
 /* Input validation ------------------------------------------------------- */
 
 enum scim_validate_mode {
@@ -169,10 +176,50 @@ json_t *scim_schema_validate(const struct scim_resource_type *rt, const json_t *
                              enum scim_validate_mode mode, const json_t *existing,
                              char **password_out, struct scim_error *err);
 
+/* Longest string value, in bytes, that validation accepts. */
+#define SCIM_SCHEMA_MAX_STRING 65536
+/* Deepest nesting accepted inside an unknown extension object kept verbatim
+ * (the extension object itself is depth 1). */
+#define SCIM_SCHEMA_MAX_EXT_DEPTH 32
+
+/* Options of scim_schema_validate_ex; a zeroed struct gives scim_schema_validate. */
+struct scim_validate_opts {
+    bool lenient;         /* drop unknown attributes and sub-attributes instead
+                           * of refusing them */
+    json_t **members_out; /* Group only: receives the normalised "members"
+                           * (new reference to an array, possibly empty) when
+                           * the body has that attribute, else NULL. Each
+                           * element has a non-empty string "value"; "type",
+                           * when given, is "User" or "Group" (any case on
+                           * input). NULL after a failure. */
+};
+
+/* scim_schema_validate with options. opts may be NULL. */
+json_t *scim_schema_validate_ex(const struct scim_resource_type *rt, const json_t *body,
+                                enum scim_validate_mode mode, const json_t *existing,
+                                const struct scim_validate_opts *opts,
+                                char **password_out, struct scim_error *err);
+
+/* Rewrites doc's "schemas" (a stored document of rt, modified in place) from
+ * the attributes it holds: the core URN first, then every top-level key that
+ * starts with "urn:" and holds an object (rt's extensions under their
+ * canonical URN, unknown extensions as written). For the PATCH engine after it
+ * adds or removes extension attributes. */
+void scim_schema_set_schemas(const struct scim_resource_type *rt, json_t *doc);
+
 /* Coerces one value to an attribute's type in place where a real client sends
  * a near-miss (the "True"/"False" strings; a bare string for a complex
  * attribute with a "value" sub-attribute). Returns the value to use (new
- * reference) or NULL with err set. Used by the PATCH engine. */
+ * reference) or NULL with err set. Used by the PATCH engine.
+ *
+ * Beyond the near-misses it normalises like scim_schema_validate: type checks
+ * and length limit, canonical sub-attribute names, readOnly sub-attributes
+ * dropped, null elements and empty objects removed, at most one "primary".
+ * A multi-valued attr takes an array (the array is normalised) or a single
+ * element (that element is normalised and returned, for paths that target one
+ * element). A value that normalises to nothing (null, {}, [] or only readOnly
+ * sub-attributes) gives json null. Mutability of attr itself is not checked:
+ * that is the caller's decision. */
 json_t *scim_schema_coerce(const struct scim_attr *attr, const json_t *value,
                            const char *path_for_errors, struct scim_error *err);
 
