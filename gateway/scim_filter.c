@@ -169,8 +169,8 @@ static bool at_not(const struct parser *p)
  * operator follows it ("not eq 1"), never as in "not title pr". */
 static bool not_is_attribute(const struct parser *p)
 {
-    static const char *const ops[] = {"eq", "ne", "co", "sw", "ew", "pr",
-                                      "gt", "ge", "lt", "le"};
+    static const char *const ops[] = {"eq", "ne", "co", "sw", "ew",
+                                      "pr", "gt", "ge", "lt", "le"};
     size_t i = p->pos + 3;
     if (i < p->len && (p->s[i] == '.' || p->s[i] == '['))
         return true;
@@ -220,8 +220,8 @@ static bool expect_close(struct parser *p, char close, size_t open)
     }
     if (at_end(p))
         return perr(p, open, "unbalanced '%c': missing '%c'", p->s[open], close);
-    return perr(p, p->pos, "unexpected %s, expected '%c'", char_desc(p, p->pos, d, sizeof d),
-                close);
+    return perr(p, p->pos, "unexpected %s, expected '%c'",
+                char_desc(p, p->pos, d, sizeof d), close);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -257,10 +257,10 @@ void scim_filter_free(struct scim_filter *f)
 static const char *op_name(enum scim_filter_op op)
 {
     static const char *const names[] = {
-        [SCIM_OP_EQ] = "eq",   [SCIM_OP_NE] = "ne",   [SCIM_OP_CO] = "co",
-        [SCIM_OP_SW] = "sw",   [SCIM_OP_EW] = "ew",   [SCIM_OP_PR] = "pr",
-        [SCIM_OP_GT] = "gt",   [SCIM_OP_GE] = "ge",   [SCIM_OP_LT] = "lt",
-        [SCIM_OP_LE] = "le",   [SCIM_OP_AND] = "and", [SCIM_OP_OR] = "or",
+        [SCIM_OP_EQ] = "eq",   [SCIM_OP_NE] = "ne",         [SCIM_OP_CO] = "co",
+        [SCIM_OP_SW] = "sw",   [SCIM_OP_EW] = "ew",         [SCIM_OP_PR] = "pr",
+        [SCIM_OP_GT] = "gt",   [SCIM_OP_GE] = "ge",         [SCIM_OP_LT] = "lt",
+        [SCIM_OP_LE] = "le",   [SCIM_OP_AND] = "and",       [SCIM_OP_OR] = "or",
         [SCIM_OP_NOT] = "not", [SCIM_OP_VALUE_PATH] = "[]",
     };
     return (size_t)op < ARRAY_LEN(names) && names[op] ? names[op] : "?";
@@ -397,9 +397,9 @@ static bool split_attr(struct parser *p, size_t at, size_t n, struct scim_attr_p
     if (!dot)
         return true;
     size_t sn = n - an - 1;
-    if (memchr(dot + 1, '.', sn))
-        return perr(p, at + an + 1 + (size_t)((const char *)memchr(dot + 1, '.', sn) - dot - 1),
-                    "attribute paths have at most one sub-attribute");
+    const char *dot2 = memchr(dot + 1, '.', sn);
+    if (dot2)
+        return perr(p, at + (size_t)(dot2 - s), "at most one sub-attribute per path");
     if (!check_name(p, at + an + 1, sn))
         return false;
     path->sub = xstrndup(dot + 1, sn);
@@ -417,7 +417,8 @@ static bool parse_path_token(struct parser *p, struct scim_attr_path *path)
         return perr(p, start, "expected an attribute name");
     if (!prefix_ci_n(p->s + start, n, "urn:")) {
         if (memchr(p->s + start, ':', n))
-            return perr(p, start, "a schema-qualified attribute must start with \"urn:\"");
+            return perr(p, start,
+                        "a schema-qualified attribute must start with \"urn:\"");
         return split_attr(p, start, n, path);
     }
     size_t k;
@@ -489,8 +490,8 @@ static bool resolve_qualified(struct parser *p, struct scim_attr_path *path, siz
     path->schema = scim_rt_schema(rt, path->urn);
     if (!path->schema) {
         if (scim_schema_find(path->urn))
-            return perr(p, at, "schema \"%s\" does not apply to %s resources", path->urn,
-                        rt->name);
+            return perr(p, at, "schema \"%.*s\" does not apply to %s resources",
+                        2 * ECHO_MAX, path->urn, rt->name);
         path->in_extension = true;
         return true;
     }
@@ -766,8 +767,10 @@ static bool apply_implicit_value(struct parser *p, struct scim_filter *f, size_t
         return true;
     const struct scim_attr *value = scim_attr_sub(def, "value");
     if (!value)
-        return perr(p, at_op, "complex attribute \"%s\" cannot be compared; name a "
-                    "sub-attribute", def->name);
+        return perr(p, at_op,
+                    "complex attribute \"%s\" cannot be compared; name a "
+                    "sub-attribute",
+                    def->name);
     f->path.sub = xstrdup("value");
     f->path.sub_def = value;
     return true;
@@ -779,16 +782,19 @@ static bool datetime_ms(const char *s, int64_t *ms)
     return util_parse_rfc3339(s, ms) && *ms >= FILTER_MIN_MS && *ms <= FILTER_MAX_MS;
 }
 
-static bool check_datetime(struct parser *p, const struct scim_filter *f, const char *name,
-                           size_t at_op, size_t at_val)
+static bool check_datetime(struct parser *p, const struct scim_filter *f,
+                           const char *name, size_t at_op, size_t at_val)
 {
     int64_t ms;
     if (op_is_substring(f->op))
-        return perr(p, at_op, "operator \"%s\" is not allowed on dateTime attribute \"%s\"",
+        return perr(p, at_op,
+                    "operator \"%s\" is not allowed on dateTime attribute \"%s\"",
                     op_name(f->op), name);
     if (!json_is_string(f->value) || !datetime_ms(json_string_value(f->value), &ms))
-        return perr(p, at_val, "attribute \"%s\" needs an xsd:dateTime string such as "
-                    "\"2011-05-13T04:42:34Z\"", name);
+        return perr(p, at_val,
+                    "attribute \"%s\" needs an xsd:dateTime string such as "
+                    "\"2011-05-13T04:42:34Z\"",
+                    name);
     return true;
 }
 
@@ -805,7 +811,8 @@ static bool check_typed(struct parser *p, const struct scim_filter *f,
     switch (def->type) {
     case SCIM_TYPE_BINARY:
         if (op_is_ordering(op))
-            return perr(p, at_op, "operator \"%s\" is not allowed on binary attribute \"%s\"",
+            return perr(p, at_op,
+                        "operator \"%s\" is not allowed on binary attribute \"%s\"",
                         op_name(op), name);
         /* fall through */
     case SCIM_TYPE_STRING:
@@ -815,7 +822,8 @@ static bool check_typed(struct parser *p, const struct scim_filter *f,
         return true;
     case SCIM_TYPE_BOOLEAN:
         if (op != SCIM_OP_EQ && op != SCIM_OP_NE)
-            return perr(p, at_op, "operator \"%s\" is not allowed on boolean attribute \"%s\"",
+            return perr(p, at_op,
+                        "operator \"%s\" is not allowed on boolean attribute \"%s\"",
                         op_name(op), name);
         if (!json_is_boolean(v))
             return perr(p, at_val, "attribute \"%s\" needs true or false", name);
@@ -823,7 +831,8 @@ static bool check_typed(struct parser *p, const struct scim_filter *f,
     case SCIM_TYPE_INTEGER:
     case SCIM_TYPE_DECIMAL:
         if (op_is_substring(op))
-            return perr(p, at_op, "operator \"%s\" is not allowed on numeric attribute \"%s\"",
+            return perr(p, at_op,
+                        "operator \"%s\" is not allowed on numeric attribute \"%s\"",
                         op_name(op), name);
         if (def->type == SCIM_TYPE_INTEGER ? !json_is_integer(v) : !json_is_number(v))
             return perr(p, at_val, "attribute \"%s\" needs %s", name,
@@ -1095,7 +1104,8 @@ static bool expect_end(struct parser *p)
                 char_desc(p, p->pos, d, sizeof d));
 }
 
-struct scim_filter *scim_filter_parse(const char *text, const struct scim_resource_type *rt,
+struct scim_filter *scim_filter_parse(const char *text,
+                                      const struct scim_resource_type *rt,
                                       struct scim_error *err)
 {
     struct parser p;
@@ -1260,7 +1270,8 @@ static int str_cmp(const char *a, size_t an, const char *b, size_t bn, bool ci)
 {
     size_t n = an < bn ? an : bn;
     for (size_t i = 0; i < n; i++) {
-        unsigned char x = fold((unsigned char)a[i], ci), y = fold((unsigned char)b[i], ci);
+        unsigned char x = fold((unsigned char)a[i], ci),
+                      y = fold((unsigned char)b[i], ci);
         if (x != y)
             return x < y ? -1 : 1;
     }
@@ -1619,7 +1630,8 @@ static bool sql_text(struct sql_build *b, const char *expr, bool ci,
     }
     int n = add_param(b, json_string_value(f->value));
     strbuf_printf(w, "%s%s%s%s %s %s$%d%s", lo, expr, lc,
-                  op_is_ordering(f->op) ? " COLLATE \"C\"" : "", op_sql(f->op), lo, n, lc);
+                  op_is_ordering(f->op) ? " COLLATE \"C\"" : "", op_sql(f->op), lo, n,
+                  lc);
     return true;
 }
 
@@ -1633,7 +1645,8 @@ static bool sql_bool_column(struct sql_build *b, const char *expr,
         return true;
     }
     if (!json_is_boolean(f->value) || (f->op != SCIM_OP_EQ && f->op != SCIM_OP_NE))
-        return sql_err(b, "attribute \"%s\" compares only with eq or ne and true or false",
+        return sql_err(b,
+                       "attribute \"%s\" compares only with eq or ne and true or false",
                        path_display(&f->path, name, sizeof name));
     int n = add_param(b, json_is_true(f->value) ? "true" : "false");
     strbuf_printf(w, "%s %s $%d::boolean", expr, op_sql(f->op), n);
@@ -1649,7 +1662,8 @@ static int ts_param(struct sql_build *b, int64_t ms)
 /* Timestamps compare at the millisecond precision resources show: the stored
  * instant truncated to milliseconds against the value, written as ranges on
  * the column itself so that its index serves. */
-static bool sql_ts_column(struct sql_build *b, const char *expr, const struct scim_filter *f)
+static bool sql_ts_column(struct sql_build *b, const char *expr,
+                          const struct scim_filter *f)
 {
     struct strbuf *w = &b->out->where;
     char name[2 * ECHO_MAX + 2];
@@ -1683,7 +1697,8 @@ static bool sql_column(struct sql_build *b, const struct scim_sql_column *col,
     if (sc->tpl) {
         /* Inside the EXISTS of a value path: only its own inner columns. */
         if (col->kind != SCIM_SQL_EXISTS || strcmp(col->expr, sc->tpl) != 0)
-            return sql_err(b, "filtering on \"%s\" inside [...] is not supported", col->path);
+            return sql_err(b, "filtering on \"%s\" inside [...] is not supported",
+                           col->path);
         return sql_text(b, col->inner_expr, !col->case_exact, f);
     }
     switch (col->kind) {
@@ -1767,7 +1782,8 @@ static bool sql_under_columns(struct sql_build *b, const struct scim_filter *f,
 
 /* A comparison on jsonb value(s) j (text t) in the document. */
 static bool sql_doc_cond(struct sql_build *b, const char *j, const char *t,
-                         const struct scim_attr *def, const struct scim_filter *f, bool guard)
+                         const struct scim_attr *def, const struct scim_filter *f,
+                         bool guard)
 {
     struct strbuf *w = &b->out->where;
     const json_t *v = f->value;
@@ -1797,6 +1813,9 @@ static bool sql_doc_cond(struct sql_build *b, const char *j, const char *t,
     if (!json_is_number(v) || op_is_substring(f->op))
         return sql_err(b, "operator \"%s\" cannot compare \"%s\" with this value",
                        op_name(f->op), name);
+    /* jansson's own rendering (reals with 17 significant digits), the form
+     * documents are stored in, so that jsonb compares the same doubles as
+     * scim_filter_match does. */
     char *num = json_dumps(v, JSON_ENCODE_ANY);
     int n = add_param(b, num);
     free(num);
@@ -2001,8 +2020,11 @@ static bool sql_node(struct sql_build *b, const struct scim_filter *f,
 bool scim_filter_to_sql(const struct scim_filter *f, const struct scim_sql_map *map,
                         int first_param, struct scim_sql *out, struct scim_error *err)
 {
-    struct sql_build b = {.map = map, .out = out, .first_param = first_param,
-                          .nparams0 = out->nparams, .err = err};
+    struct sql_build b = {.map = map,
+                          .out = out,
+                          .first_param = first_param,
+                          .nparams0 = out->nparams,
+                          .err = err};
     static const struct sql_scope top = {0};
     size_t len0 = out->where.len;
     if (!f)

@@ -173,6 +173,11 @@ void scim_sql_clear(struct scim_sql *sql);
  *   the map has no column for; comparisons of dateTime attributes stored in the
  *   document (none in the core and enterprise schemas); inside "members[...]"
  *   only sub-attributes mapped with the same EXISTS template.
+ * - Numbers in the document compare as jsonb numerics against the filter's
+ *   value rendered by jansson (reals with 17 significant digits). That matches
+ *   scim_filter_match (doubles) when the document was written with
+ *   json_dumps at its default real precision, as a jansson round trip does;
+ *   a document stored from other text may hold decimals that differ.
  * - Every parameter is text: bare for text comparisons, otherwise cast in the
  *   SQL ($n::boolean, $n::timestamptz, $n::jsonb). Stored jsonb is read with
  *   ->, ->>, #>> '{}' and jsonb_path_query in lax mode and compared as jsonb,

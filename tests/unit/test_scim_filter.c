@@ -44,7 +44,7 @@ static const struct scim_sql_column user_columns[] = {
 static const struct scim_sql_map user_map = {&scim_rt_user, "u.doc", user_columns};
 
 #define MEMBERS_EXISTS                                                                   \
-    "EXISTS (SELECT 1 FROM group_members m WHERE m.org_id = g.org_id AND m.group_id = " \
+    "EXISTS (SELECT 1 FROM group_members m WHERE m.org_id = g.org_id AND m.group_id = "  \
     "g.id AND %s)"
 static const struct scim_sql_column group_columns[] = {
     {"id", SCIM_SQL_TEXT, "g.id", NULL, true},
@@ -119,7 +119,7 @@ static void sexpr_path(struct strbuf *b, const struct scim_attr_path *p)
 
 static const char *op_text(enum scim_filter_op op)
 {
-    static const char *const names[] = {"eq", "ne", "co", "sw", "ew", "pr", "gt",
+    static const char *const names[] = {"eq", "ne", "co", "sw",  "ew", "pr",  "gt",
                                         "ge", "lt", "le", "and", "or", "not", "[]"};
     return names[op];
 }
@@ -127,7 +127,8 @@ static const char *op_text(enum scim_filter_op op)
 static void sexpr(struct strbuf *b, const struct scim_filter *f);
 
 /* Chains of one operator print flat: (and a b c). */
-static void sexpr_chain(struct strbuf *b, const struct scim_filter *f, enum scim_filter_op op)
+static void sexpr_chain(struct strbuf *b, const struct scim_filter *f,
+                        enum scim_filter_op op)
 {
     if (f->op != op) {
         strbuf_putc(b, ' ');
@@ -180,9 +181,9 @@ static char *path_text(const struct scim_patch_path *p)
         sexpr(&b, p->filter);
     else
         strbuf_puts(&b, "-");
-    strbuf_printf(&b, " after=%s",
-                  p->sub_after ? (p->sub_after_def ? p->sub_after_def->name : p->sub_after)
-                               : "-");
+    strbuf_printf(
+        &b, " after=%s",
+        p->sub_after ? (p->sub_after_def ? p->sub_after_def->name : p->sub_after) : "-");
     return strbuf_detach(&b);
 }
 
@@ -228,8 +229,8 @@ static void load_case_names(void)
 struct case_result {
     bool ok;
     struct scim_error err;
-    char *text;         /* sql / path description / sort expression */
-    char *tree;         /* filter mode: the s-expression */
+    char *text; /* sql / path description / sort expression */
+    char *tree; /* filter mode: the s-expression */
     struct scim_sql sql;
 };
 
@@ -240,8 +241,9 @@ static void run_filter(const char *input, const struct scim_resource_type *rt,
     if (!f)
         return;
     r->tree = tree_text(f);
-    json_t *doc = tu_load_json_fixture(rt == &scim_rt_group ? "filter/documents/group_eng.json"
-                                                            : "filter/documents/user_babs.json");
+    json_t *doc =
+        tu_load_json_fixture(rt == &scim_rt_group ? "filter/documents/group_eng.json"
+                                                  : "filter/documents/user_babs.json");
     (void)scim_filter_match(f, doc); /* must not crash, whatever the answer */
     json_decref(doc);
     r->ok = scim_filter_to_sql(f, map_for(rt), 1, &r->sql, &r->err);
@@ -273,7 +275,8 @@ static void run_sort(const char *input, const struct scim_resource_type *rt,
     strbuf_clear(&out);
 }
 
-static void check_error(const char *name, const struct case_result *r, const char *expected)
+static void check_error(const char *name, const struct case_result *r,
+                        const char *expected)
 {
     char *nl = strchr(expected, '\n');
     ck_assert_msg(nl, "%s: error file needs two lines", name);
@@ -289,16 +292,18 @@ static void check_error(const char *name, const struct case_result *r, const cha
 }
 
 /* params holds one parameter per line, each ending with a newline. */
-static void check_params(const char *name, const struct case_result *r, const char *params)
+static void check_params(const char *name, const struct case_result *r,
+                         const char *params)
 {
     size_t i = 0;
     for (const char *line = params ? params : ""; *line; i++) {
         const char *nl = strchr(line, '\n');
         size_t n = nl ? (size_t)(nl - line) : strlen(line);
         ck_assert_msg(i < r->sql.nparams, "%s: fewer parameters than expected", name);
-        ck_assert_msg(strlen(r->sql.params[i]) == n && memcmp(r->sql.params[i], line, n) == 0,
-                      "%s: $%zu is \"%s\", expected \"%.*s\"", name, i + 1, r->sql.params[i],
-                      (int)n, line);
+        ck_assert_msg(strlen(r->sql.params[i]) == n &&
+                          memcmp(r->sql.params[i], line, n) == 0,
+                      "%s: $%zu is \"%s\", expected \"%.*s\"", name, i + 1,
+                      r->sql.params[i], (int)n, line);
         line += n + (nl ? 1 : 0);
     }
     ck_assert_msg(i == r->sql.nparams, "%s: %zu parameters, expected %zu", name,
@@ -325,12 +330,14 @@ START_TEST(test_fixture_case)
         run_sort(input, rt, &r);
     ck_assert_msg(error || sql, "%s: needs an error or sql file", name);
     if (tree)
-        ck_assert_msg(r.tree && strcmp(r.tree, tree) == 0, "%s: tree\n  %s\nexpected\n  %s",
-                      name, r.tree ? r.tree : "(none)", tree);
+        ck_assert_msg(r.tree && strcmp(r.tree, tree) == 0,
+                      "%s: tree\n  %s\nexpected\n  %s", name, r.tree ? r.tree : "(none)",
+                      tree);
     if (error) {
         check_error(name, &r, error);
     } else {
-        ck_assert_msg(r.ok, "%s: unexpected error %s: %s", name, r.err.type, r.err.detail);
+        ck_assert_msg(r.ok, "%s: unexpected error %s: %s", name, r.err.type,
+                      r.err.detail);
         ck_assert_msg(strcmp(r.text, sql) == 0, "%s: got\n  %s\nexpected\n  %s", name,
                       r.text, sql);
         if (!mode || strcmp(mode, "filter") == 0)
@@ -364,7 +371,8 @@ START_TEST(test_match_table)
             continue;
         char doc_name[64], expect[8];
         int used = 0;
-        ck_assert_msg(sscanf(line, "%63s %7s %n", doc_name, expect, &used) == 2 && used > 0,
+        ck_assert_msg(sscanf(line, "%63s %7s %n", doc_name, expect, &used) == 2 &&
+                          used > 0,
                       "matches.txt:%d: malformed", lineno);
         const char *filter = line + used;
         const struct scim_resource_type *rt =
@@ -375,9 +383,11 @@ START_TEST(test_match_table)
         struct scim_filter *f = scim_filter_parse(filter, rt, &err);
         ck_assert_msg(f, "matches.txt:%d: %s", lineno, err.detail);
         bool want = strcmp(expect, "yes") == 0;
-        ck_assert_msg(want || strcmp(expect, "no") == 0, "matches.txt:%d: yes or no", lineno);
-        ck_assert_msg(scim_filter_match(f, doc) == want, "matches.txt:%d: %s on %s should be %s",
-                      lineno, filter, doc_name, expect);
+        ck_assert_msg(want || strcmp(expect, "no") == 0, "matches.txt:%d: yes or no",
+                      lineno);
+        ck_assert_msg(scim_filter_match(f, doc) == want,
+                      "matches.txt:%d: %s on %s should be %s", lineno, filter, doc_name,
+                      expect);
         struct scim_sql sql = {0};
         ck_assert_msg(scim_filter_to_sql(f, map_for(rt), 1, &sql, &err),
                       "matches.txt:%d: no SQL: %s", lineno, err.detail);
@@ -414,7 +424,8 @@ static void expect_parse_error(const char *text, const char *piece)
     ck_assert_ptr_null(f);
     ck_assert_int_eq(err.status, 400);
     ck_assert_str_eq(err.type, SCIM_TYPE_INVALID_FILTER);
-    ck_assert_msg(strstr(err.detail, piece), "detail \"%s\" lacks \"%s\"", err.detail, piece);
+    ck_assert_msg(strstr(err.detail, piece), "detail \"%s\" lacks \"%s\"", err.detail,
+                  piece);
 }
 
 static void expect_parse_ok(const char *text)
@@ -517,17 +528,19 @@ START_TEST(test_sql_append_and_rollback)
     struct scim_error err = {0};
     struct scim_sql sql = {0};
     strbuf_puts(&sql.where, "u.org_id = $1 AND ");
-    struct scim_filter *f =
-        scim_filter_parse("userName eq \"a\" or externalId eq \"b\"", &scim_rt_user, &err);
+    struct scim_filter *f = scim_filter_parse("userName eq \"a\" or externalId eq \"b\"",
+                                              &scim_rt_user, &err);
     ck_assert_ptr_nonnull(f);
     ck_assert(scim_filter_to_sql(f, &user_map, 2, &sql, &err));
-    ck_assert_str_eq(sql.where.s,
-                     "u.org_id = $1 AND (lower(u.user_name) = lower($2) OR u.external_id = $3)");
+    ck_assert_str_eq(
+        sql.where.s,
+        "u.org_id = $1 AND (lower(u.user_name) = lower($2) OR u.external_id = $3)");
     ck_assert_int_eq(sql.nparams, 2);
     scim_filter_free(f);
 
     /* A failure halfway leaves text and parameters as they were. */
-    f = scim_filter_parse("userName eq \"c\" and meta.version eq \"W/1\"", &scim_rt_user, &err);
+    f = scim_filter_parse("userName eq \"c\" and meta.version eq \"W/1\"", &scim_rt_user,
+                          &err);
     ck_assert_ptr_nonnull(f);
     size_t len = sql.where.len;
     ck_assert(!scim_filter_to_sql(f, &user_map, 4, &sql, &err));
@@ -589,8 +602,9 @@ START_TEST(test_patch_filter_on_elements)
 {
     struct scim_error err = {0};
     struct scim_patch_path p;
-    ck_assert(scim_patch_path_parse("emails[type eq \"work\" and not (primary eq false)].value",
-                                    &scim_rt_user, &p, &err));
+    ck_assert(
+        scim_patch_path_parse("emails[type eq \"work\" and not (primary eq false)].value",
+                              &scim_rt_user, &p, &err));
     json_t *work = tu_json("{\"type\":\"WORK\",\"value\":\"a@b.c\"}");
     json_t *home = tu_json("{\"type\":\"home\",\"value\":\"a@b.c\",\"primary\":true}");
     json_t *not_primary = tu_json("{\"type\":\"work\",\"primary\":false}");
@@ -604,7 +618,8 @@ START_TEST(test_patch_filter_on_elements)
     scim_patch_path_clear(&p);
     ck_assert_ptr_null(p.filter);
 
-    ck_assert(scim_patch_path_parse("members[value eq \"usr_1\"]", &scim_rt_group, &p, &err));
+    ck_assert(
+        scim_patch_path_parse("members[value eq \"usr_1\"]", &scim_rt_group, &p, &err));
     json_t *member = tu_json("{\"value\":\"usr_1\",\"type\":\"User\"}");
     ck_assert(scim_filter_match(p.filter, member));
     scim_patch_path_clear(&p);
@@ -623,7 +638,8 @@ START_TEST(test_untyped)
 {
     struct scim_error err = {0};
     struct scim_filter *f = scim_filter_parse(
-        "urn:ietf:params:scim:schemas:core:2.0:User:userName eq \"BJensen@example.com\" and "
+        "urn:ietf:params:scim:schemas:core:2.0:User:userName eq \"BJensen@example.com\" "
+        "and "
         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value pr and "
         "Emails[Type eq \"work\"]",
         NULL, &err);
@@ -632,9 +648,10 @@ START_TEST(test_untyped)
     json_t *doc = tu_load_json_fixture("filter/documents/user_babs.json");
     ck_assert(scim_filter_match(f, doc));
     char *tree = tree_text(f);
-    ck_assert_str_eq(tree, "(and (eq userName \"BJensen@example.com\") "
-                           "(pr urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:"
-                           "manager.value) (Emails[] (eq Type \"work\")))");
+    ck_assert_str_eq(tree,
+                     "(and (eq userName \"BJensen@example.com\") "
+                     "(pr urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:"
+                     "manager.value) (Emails[] (eq Type \"work\")))");
     free(tree);
     scim_filter_free(f);
     json_decref(doc);
@@ -689,7 +706,8 @@ END_TEST
 START_TEST(test_positions_count_characters)
 {
     expect_parse_error("displayName eq \"J\xc3\xbcrgen\" and title", "at position 34");
-    expect_parse_error("displayName eq \"\xe2\x82\xac\xe2\x82\xac\" garbage", "at position 21");
+    expect_parse_error("displayName eq \"\xe2\x82\xac\xe2\x82\xac\" garbage",
+                       "at position 21");
 }
 END_TEST
 
@@ -697,7 +715,8 @@ int main(void)
 {
     load_case_names();
     if (n_cases < 60) {
-        fprintf(stderr, "only %zu fixture cases under %s/filter\n", n_cases, FIXTURES_DIR);
+        fprintf(stderr, "only %zu fixture cases under %s/filter\n", n_cases,
+                FIXTURES_DIR);
         return EXIT_FAILURE;
     }
     Suite *s = suite_create("scim_filter");
@@ -718,6 +737,11 @@ int main(void)
     tcase_add_test(tc, test_positions_count_characters);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
+    /* Every case is a test of its own; forking ~180 times under the
+     * sanitizers takes most of a minute, so run in one process unless
+     * CK_FORK asks otherwise. */
+    if (!getenv("CK_FORK"))
+        srunner_set_fork_status(sr, CK_NOFORK);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
