@@ -8,14 +8,16 @@
  * the operations in order to that copy through a "slot": the object holding
  * the attribute (the document itself, or the object under an extension URN)
  * and the attribute's canonical name and definition. Every value is checked
- * and normalised against the attribute's definition before it is stored
- * (canonical sub-attribute names, "True"/"False" strings as booleans, a bare
- * string as {"value": ...} for complex attributes with a "value"). Values are
- * never shared between the body and the result. On the first error the copy
- * and everything collected are dropped: all operations apply or none.
+ * and normalised by scim_schema_coerce before it is stored, as POST and PUT
+ * bodies are (canonical sub-attribute names, "True"/"False" strings as
+ * booleans, a bare string as {"value": ...} for complex attributes with a
+ * "value"). Values are never shared between the body and the result. At the
+ * end "schemas" is brought in step with the extension objects. On the first
+ * error the copy and everything collected are dropped: all operations apply
+ * or none.
  *
  * Where the RFC and the clients disagree, the clients win when the intent is
- * clear (the choices are listed in the report and the fixtures):
+ * clear (scim_patch.h sums the choices up, the fixtures show each):
  *
  * - A filtered path that matches nothing ("emails[type eq \"work\"].value"
  *   when there is no work email) creates the element from the filter's
@@ -50,8 +52,6 @@
 
 /* Longest name or path echoed back in an error detail, in bytes. */
 #define PATCH_ECHO_MAX 64
-/* Longest string value accepted (as scim_schema_validate). */
-#define PATCH_MAX_STRING 65536
 
 enum patch_verb {
     PATCH_ADD,     /* "add" */
@@ -83,8 +83,6 @@ struct slot {
 
 static bool apply_path_text(struct patch_ctx *c, enum patch_verb verb, const char *text,
                             const json_t *value);
-static json_t *norm_single(struct patch_ctx *c, const struct scim_attr *def,
-                           const json_t *v, bool unwrap);
 
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                   */
@@ -182,146 +180,42 @@ static void obj_set_ci(json_t *obj, const char *key, json_t *v)
 /* Values: type checks and normalisation                                    */
 /* ------------------------------------------------------------------------ */
 
+/* A string the engine keeps as it is (members, password): no NUL, within
+ * the schema's length limit. */
 static bool is_string_ok(const json_t *v)
 {
     size_t n = json_string_length(v);
-    return n <= PATCH_MAX_STRING && strlen(json_string_value(v)) == n;
+    return json_is_string(v) && n <= SCIM_SCHEMA_MAX_STRING &&
+           strlen(json_string_value(v)) == n;
 }
 
-static json_t *norm_string(struct patch_ctx *c, const struct scim_attr *def,
-                           const json_t *v)
-{
-    if (!json_is_string(v)) {
-        fail(c, SCIM_TYPE_INVALID_VALUE, "\"%s\" must be a string", def->name);
-        return NULL;
-    }
-    if (!is_string_ok(v)) {
-        fail(c, SCIM_TYPE_INVALID_VALUE, "\"%s\" is longer than %d bytes or holds NUL",
-             def->name, PATCH_MAX_STRING);
-        return NULL;
-    }
-    int64_t ms;
-    if (def->type == SCIM_TYPE_DATETIME &&
-        !util_parse_rfc3339(json_string_value(v), &ms)) {
-        fail(c, SCIM_TYPE_INVALID_VALUE, "\"%s\" must be an xsd:dateTime", def->name);
-        return NULL;
-    }
-    return json_stringn(json_string_value(v), json_string_length(v));
-}
-
-/* Booleans, and the strings "True"/"False" in any case (Entra ID). */
-static json_t *norm_boolean(struct patch_ctx *c, const struct scim_attr *def,
-                            const json_t *v)
-{
-    if (json_is_boolean(v))
-        return json_boolean(json_is_true(v));
-    const char *s = json_string_value(v);
-    if (s && util_streq_ci(s, "true"))
-        return json_true();
-    if (s && util_streq_ci(s, "false"))
-        return json_false();
-    fail(c, SCIM_TYPE_INVALID_VALUE, "\"%s\" must be a boolean", def->name);
-    return NULL;
-}
-
-static json_t *norm_number(struct patch_ctx *c, const struct scim_attr *def,
-                           const json_t *v)
-{
-    if (def->type == SCIM_TYPE_INTEGER && json_is_integer(v))
-        return json_integer(json_integer_value(v));
-    if (def->type == SCIM_TYPE_DECIMAL && json_is_number(v))
-        return json_real(json_number_value(v));
-    fail(c, SCIM_TYPE_INVALID_VALUE, "\"%s\" must be %s", def->name,
-         def->type == SCIM_TYPE_INTEGER ? "an integer" : "a number");
-    return NULL;
-}
-
-/* A complex value given as an object: canonical sub-attribute names, typed
- * sub-values; null and readOnly sub-attributes are dropped. An object left
- * empty is unassigned (JSON null). */
-static json_t *norm_object(struct patch_ctx *c, const struct scim_attr *def,
-                           const json_t *v)
-{
-    json_t *out = json_object();
-    const char *k;
-    json_t *x;
-    json_object_foreach((json_t *)v, k, x)
-    {
-        const struct scim_attr *sub = scim_attr_sub(def, k);
-        if (!sub) {
-            json_decref(out);
-            fail(c, SCIM_TYPE_INVALID_VALUE, "unknown sub-attribute \"%.*s\" of \"%s\"",
-                 echo_len(k), k, def->name);
-            return NULL;
-        }
-        if (json_is_null(x) || sub->mutability == SCIM_MUT_READ_ONLY)
-            continue;
-        if (sub->type == SCIM_TYPE_COMPLEX) {
-            json_decref(out);
-            fail(c, SCIM_TYPE_INVALID_VALUE, "\"%s.%s\" cannot be nested", def->name,
-                 sub->name);
-            return NULL;
-        }
-        json_t *nx = norm_single(c, sub, x, false);
-        if (!nx) {
-            json_decref(out);
-            return NULL;
-        }
-        if (json_is_null(nx))
-            json_decref(nx);
-        else
-            json_object_set_new(out, sub->name, nx);
-    }
-    if (json_object_size(out) > 0)
-        return out;
-    json_decref(out);
-    return json_null();
-}
-
-/* A complex value: an object; a bare value for the "value" sub-attribute
- * (Entra ID sends manager as an id string); with unwrap, a one-element array
- * (Entra ID's "manager": [{"value": ...}]). */
-static json_t *norm_complex(struct patch_ctx *c, const struct scim_attr *def,
-                            const json_t *v, bool unwrap)
-{
-    if (json_is_object(v))
-        return norm_object(c, def, v);
-    if (json_is_array(v) && unwrap && json_array_size(v) <= 1)
-        return json_array_size(v) ? norm_complex(c, def, json_array_get(v, 0), false)
-                                  : json_null();
-    if (json_is_array(v) && unwrap) {
-        fail(c, SCIM_TYPE_INVALID_VALUE, "\"%s\" takes a single value", def->name);
-        return NULL;
-    }
-    const struct scim_attr *value_def = scim_attr_sub(def, "value");
-    if (value_def && !json_is_array(v)) {
-        if (json_is_string(v) && json_string_length(v) == 0)
-            return json_null();
-        json_t *nv = norm_single(c, value_def, v, false);
-        return nv ? json_pack("{s:o}", value_def->name, nv) : NULL;
-    }
-    fail(c, SCIM_TYPE_INVALID_VALUE, "\"%s\" must be an object", def->name);
-    return NULL;
-}
-
-/* One value of def (one element when def is multi-valued): a new reference,
- * JSON null when the value is unassigned, or NULL with the error set. */
+/* One value of def (one element when def is multi-valued), checked and
+ * normalised by scim_schema_coerce as validation does for POST and PUT: a new
+ * reference, JSON null when the value is unassigned, or NULL with the error
+ * set. With unwrap, a single-valued complex attribute also takes a
+ * one-element array (Entra ID's "manager": [{"value": ...}]). An empty string
+ * for a complex attribute with "value" (an empty manager id) is unassigned. */
 static json_t *norm_single(struct patch_ctx *c, const struct scim_attr *def,
                            const json_t *v, bool unwrap)
 {
-    if (json_is_null(v))
+    bool complex = def->type == SCIM_TYPE_COMPLEX;
+    if (json_is_array(v) && unwrap && complex && !def->multi_valued &&
+        json_array_size(v) <= 1)
+        v = json_array_size(v) ? json_array_get(v, 0) : NULL;
+    if (!v || json_is_null(v))
         return json_null();
-    switch (def->type) {
-    case SCIM_TYPE_COMPLEX:
-        return norm_complex(c, def, v, unwrap);
-    case SCIM_TYPE_BOOLEAN:
-        return norm_boolean(c, def, v);
-    case SCIM_TYPE_INTEGER:
-    case SCIM_TYPE_DECIMAL:
-        return norm_number(c, def, v);
-    default:
-        return norm_string(c, def, v);
+    if (json_is_array(v)) {
+        fail(c, SCIM_TYPE_INVALID_VALUE, "\"%s\" takes a single value here", def->name);
+        return NULL;
     }
+    if (complex && json_is_string(v) && json_string_length(v) == 0 &&
+        scim_attr_sub(def, "value"))
+        return json_null();
+    struct scim_error e = {0};
+    json_t *out = scim_schema_coerce(def, v, NULL, &e);
+    if (!out)
+        fail(c, e.type ? e.type : SCIM_TYPE_INVALID_VALUE, "%s", e.detail);
+    return out;
 }
 
 /* The values of a multi-valued attribute as an array (a single value counts
@@ -1403,6 +1297,33 @@ static bool apply_operation(struct patch_ctx *c, const json_t *op)
     return apply_pathless(c, verb, value);
 }
 
+/* The "schemas" scim_schema_set_schemas gives doc (new reference). */
+static json_t *schemas_for(const struct scim_resource_type *rt, const json_t *doc)
+{
+    json_t *tmp = json_object(), *v;
+    const char *k;
+    json_object_foreach((json_t *)doc, k, v)
+    {
+        if (util_has_prefix_ci(k, "urn:") && json_is_object(v))
+            json_object_set_new(tmp, k, json_object());
+    }
+    scim_schema_set_schemas(rt, tmp);
+    json_t *schemas = json_incref(json_object_get(tmp, "schemas"));
+    json_decref(tmp);
+    return schemas;
+}
+
+/* Keeps "schemas" listing the extension objects, as stored documents do
+ * (scim_schema_validate): rewritten when the PATCH added or removed one. */
+static void sync_schemas(struct patch_ctx *c, const json_t *orig)
+{
+    json_t *before = schemas_for(c->rt, orig), *after = schemas_for(c->rt, c->doc);
+    if (!json_equal(before, after))
+        json_object_set(c->doc, "schemas", after);
+    json_decref(before);
+    json_decref(after);
+}
+
 static void ctx_clear(struct patch_ctx *c)
 {
     struct scim_patch_result r = {c->doc, false, c->mops, c->n_mops, c->password};
@@ -1432,8 +1353,9 @@ bool scim_patch_apply(const struct scim_resource_type *rt, const json_t *doc,
         }
     }
     json_t *empty = json_object();
-    out->changed = !json_equal(c.doc, json_is_object(doc) ? (json_t *)doc : empty) ||
-                   c.n_mops > 0 || c.password;
+    const json_t *orig = json_is_object(doc) ? doc : empty;
+    sync_schemas(&c, orig);
+    out->changed = !json_equal(c.doc, orig) || c.n_mops > 0 || c.password;
     json_decref(empty);
     out->doc = c.doc;
     out->member_ops = c.mops;

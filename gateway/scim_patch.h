@@ -80,6 +80,10 @@ void scim_patch_result_clear(struct scim_patch_result *r);
  * - Path-less values: "schemas", "meta" and readOnly attributes ("id") are
  *   ignored; keys may be paths ("name.givenName", URN-qualified, filtered);
  *   objects under unknown extension URNs are merged verbatim.
+ * - Values are checked and normalised by scim_schema_coerce, as POST and PUT
+ *   bodies are validated. The document's "schemas" is rewritten
+ *   (scim_schema_set_schemas) when the PATCH adds or removes an extension
+ *   object, and left alone otherwise.
  * - "password" goes to out->password (never into doc); removing it is 400
  *   mutability.
  * - "members" of a Group: add and replace need objects with a string

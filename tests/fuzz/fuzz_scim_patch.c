@@ -6,16 +6,21 @@
  * result empty with a 400 whose detail is valid UTF-8, a success yields an
  * object without a password and well-formed member operations.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "scim_patch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char user_text[] =
-    "{\"userName\":\"bjensen@example.com\",\"externalId\":\"701984\",\"active\":true,"
+    "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\","
+    "\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\","
+    "\"urn:example:params:scim:schemas:extension:custom:2.0:User\"],"
+    "\"userName\":\"bjensen@example.com\",\"externalId\":\"701984\",\"active\":true,"
     "\"name\":{\"familyName\":\"Jensen\",\"givenName\":\"Barbara\",\"formatted\":\"Ms. "
     "Barbara J Jensen III\"},\"displayName\":\"Babs Jensen\",\"nickName\":\"Babs\","
     "\"title\":\"Tour Guide\",\"emails\":[{\"value\":\"bjensen@example.com\",\"type\":"
@@ -33,7 +38,8 @@ static const char user_text[] =
     "\"badges\":[\"gold\"]}}";
 
 static const char group_text[] =
-    "{\"displayName\":\"Eng\",\"externalId\":\"60f1bb27-2e1e-402d-bcc4-ec999564a194\"}";
+    "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":"
+    "\"Eng\",\"externalId\":\"60f1bb27-2e1e-402d-bcc4-ec999564a194\"}";
 
 static json_t *user_doc, *group_doc;
 
@@ -60,6 +66,28 @@ static void check_member_ops(const struct scim_patch_result *r)
     }
 }
 
+/* Every extension object of doc is listed in its "schemas". */
+static void check_schemas(const json_t *doc)
+{
+    const json_t *schemas = json_object_get(doc, "schemas");
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)doc, key, v)
+    {
+        if (strncasecmp(key, "urn:", 4) != 0 || !json_is_object(v))
+            continue;
+        bool listed = false;
+        size_t i;
+        json_t *s;
+        json_array_foreach(schemas, i, s)
+        {
+            listed = listed || strcasecmp(json_string_value(s), key) == 0;
+        }
+        if (!listed)
+            abort();
+    }
+}
+
 static void run(const struct scim_resource_type *rt, const json_t *doc,
                 const json_t *body)
 {
@@ -72,6 +100,7 @@ static void run(const struct scim_resource_type *rt, const json_t *doc,
         if (r.password && !r.changed)
             abort();
         check_member_ops(&r);
+        check_schemas(r.doc);
         char *text = json_dumps(r.doc, 0);
         if (!text)
             abort();
