@@ -61,4 +61,36 @@ bool scim_patch_apply(const struct scim_resource_type *rt, const json_t *doc,
                       struct scim_error *err);
 void scim_patch_result_clear(struct scim_patch_result *r);
 
+/*
+ * Semantics where RFC 7644 leaves room or the clients depart from it (the
+ * fixtures under tests/fixtures/patch show each):
+ *
+ * - Errors name the operation ("Operations[2] (path \"userName\"): ..."),
+ *   never a value. Unknown attributes are 400 invalidPath in a path and
+ *   400 invalidSyntax in a path-less value; values of the wrong type are
+ *   400 invalidValue; removing a required attribute (or setting it to null)
+ *   and naming a readOnly attribute in a path are 400 mutability; a remove
+ *   without path is 400 noTarget; an empty Operations array is 400
+ *   invalidSyntax.
+ * - A filtered path that matches nothing creates the element from the
+ *   filter's equality tests plus the value, for add and replace
+ *   ("emails[type eq \"work\"].value"); 400 noTarget only when the filter
+ *   names no element (co, or, not, ...). A remove matching nothing, or of an
+ *   absent attribute, succeeds without change.
+ * - Path-less values: "schemas", "meta" and readOnly attributes ("id") are
+ *   ignored; keys may be paths ("name.givenName", URN-qualified, filtered);
+ *   objects under unknown extension URNs are merged verbatim.
+ * - Values are checked and normalised by scim_schema_coerce, as POST and PUT
+ *   bodies are validated. The document's "schemas" is rewritten
+ *   (scim_schema_set_schemas) when the PATCH adds or removes an extension
+ *   object, and left alone otherwise.
+ * - "password" goes to out->password (never into doc); removing it is 400
+ *   mutability.
+ * - "members" of a Group: add and replace need objects with a string
+ *   "value" (type, display and $ref kept, other members dropped); remove
+ *   takes no value (REMOVE_ALL), a list of values (REMOVE) or a filter
+ *   (REMOVE with filter, owned by the result); filters with add or replace
+ *   and sub-attribute paths are 400 invalidPath.
+ */
+
 #endif

@@ -103,7 +103,7 @@ static void load_case_names(void)
 
 static void sexpr(struct strbuf *b, const struct scim_filter *f)
 {
-    static const char *const names[] = {"eq", "ne", "co", "sw", "ew", "pr", "gt",
+    static const char *const names[] = {"eq", "ne", "co", "sw",  "ew", "pr",  "gt",
                                         "ge", "lt", "le", "and", "or", "not", "[]"};
     strbuf_printf(b, "(%s", names[f->op]);
     if (f->op == SCIM_OP_AND || f->op == SCIM_OP_OR || f->op == SCIM_OP_NOT) {
@@ -116,7 +116,8 @@ static void sexpr(struct strbuf *b, const struct scim_filter *f)
     } else {
         strbuf_printf(b, " %s", f->path.attr_def ? f->path.attr_def->name : f->path.attr);
         if (f->path.sub)
-            strbuf_printf(b, ".%s", f->path.sub_def ? f->path.sub_def->name : f->path.sub);
+            strbuf_printf(b, ".%s",
+                          f->path.sub_def ? f->path.sub_def->name : f->path.sub);
         if (f->value) {
             char *v = json_dumps(f->value, JSON_ENCODE_ANY);
             strbuf_printf(b, " %s", v);
@@ -174,8 +175,9 @@ static void check_error(const char *name, bool ok, const struct scim_patch_resul
                   "%s: result not empty on failure", name);
     ck_assert_msg(err->status == atoi(expected), "%s: status %d, expected %s (%s)", name,
                   err->status, expected, err->detail);
-    ck_assert_msg(err->type && strcmp(err->type, type) == 0, "%s: scimType %s, expected %s (%s)",
-                  name, err->type ? err->type : "(none)", type, err->detail);
+    ck_assert_msg(err->type && strcmp(err->type, type) == 0,
+                  "%s: scimType %s, expected %s (%s)", name,
+                  err->type ? err->type : "(none)", type, err->detail);
     ck_assert_msg(strstr(err->detail, piece), "%s: detail \"%s\" lacks \"%s\"", name,
                   err->detail, piece);
     json_t *d = json_pack("{s:s}", "detail", err->detail);
@@ -190,14 +192,14 @@ static void check_success(const char *name, const json_t *before, bool ok,
     json_t *after = case_json(name, "after.json");
     ck_assert_msg(after, "%s: needs after.json or error", name);
     char *got = json_dumps(r->doc, JSON_SORT_KEYS | JSON_INDENT(1));
-    ck_assert_msg(tu_json_equal(r->doc, after), "%s: document\n%s", name, got);
+    ck_assert_msg(tu_json_equal(r->doc, after), "%s: document\n%.2000s", name, got);
     free(got);
     json_t *want_ops = case_json(name, "member_ops.json");
     json_t *ops = member_ops_json(r);
     if (!want_ops)
         want_ops = json_array();
     char *ops_text = json_dumps(ops, JSON_SORT_KEYS);
-    ck_assert_msg(tu_json_equal(ops, want_ops), "%s: member ops %s", name, ops_text);
+    ck_assert_msg(tu_json_equal(ops, want_ops), "%s: member ops %.2000s", name, ops_text);
     free(ops_text);
     char *password = case_text(name, "password");
     ck_assert_msg((!password && !r->password) ||
@@ -248,11 +250,13 @@ END_TEST
 static const char *const user_doc =
     "{\"userName\":\"bjensen@example.com\",\"active\":true,"
     "\"name\":{\"givenName\":\"Barbara\",\"familyName\":\"Jensen\"},"
-    "\"emails\":[{\"value\":\"bjensen@example.com\",\"type\":\"work\",\"primary\":true}]}";
+    "\"emails\":[{\"value\":\"bjensen@example.com\",\"type\":\"work\",\"primary\":true}]"
+    "}";
 
 /* Applies body (JSON text) to doc (JSON text); returns the outcome. */
-static bool apply_text(const struct scim_resource_type *rt, const char *doc, const char *body,
-                       struct scim_patch_result *r, struct scim_error *err)
+static bool apply_text(const struct scim_resource_type *rt, const char *doc,
+                       const char *body, struct scim_patch_result *r,
+                       struct scim_error *err)
 {
     json_t *d = tu_json(doc), *b = tu_json(body);
     memset(err, 0, sizeof *err);
@@ -271,7 +275,8 @@ static void expect_error(const struct scim_resource_type *rt, const char *doc,
     ck_assert_ptr_null(r.doc);
     ck_assert_int_eq(err.status, 400);
     ck_assert_str_eq(err.type, type);
-    ck_assert_msg(strstr(err.detail, piece), "detail \"%s\" lacks \"%s\"", err.detail, piece);
+    ck_assert_msg(strstr(err.detail, piece), "detail \"%s\" lacks \"%s\"", err.detail,
+                  piece);
 }
 
 /* {"Operations":[op, op, ...]} with n copies of op made by fmt(i). */
@@ -333,13 +338,14 @@ START_TEST(test_long_and_odd_paths)
     ck_assert(apply_text(&scim_rt_user, user_doc, b.s, &r, &err));
     scim_patch_result_clear(&r);
     strbuf_clear(&b);
-    expect_error(&scim_rt_user, user_doc,
-                 "{\"Operations\":[{\"op\":\"add\",\"path\":\"emails[type eq \\\"\xc3\xa9"
-                 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
-                 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
-                 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
-                 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\\\" or\",\"value\":1}]}",
-                 SCIM_TYPE_INVALID_PATH, "Operations[0] (path \"emails[type eq");
+    expect_error(
+        &scim_rt_user, user_doc,
+        "{\"Operations\":[{\"op\":\"add\",\"path\":\"emails[type eq \\\"\xc3\xa9"
+        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\\\" or\",\"value\":1}]}",
+        SCIM_TYPE_INVALID_PATH, "Operations[0] (path \"emails[type eq");
 }
 END_TEST
 
@@ -348,7 +354,8 @@ static json_t *op_add_email(size_t i, void *arg)
     (void)arg;
     char v[64];
     snprintf(v, sizeof v, "user%zu@example.com", i);
-    return json_pack("{s:s,s:s,s:[{s:s}]}", "op", "add", "path", "emails", "value", "value", v);
+    return json_pack("{s:s,s:s,s:[{s:s}]}", "op", "add", "path", "emails", "value",
+                     "value", v);
 }
 
 START_TEST(test_value_limit)
@@ -358,7 +365,8 @@ START_TEST(test_value_limit)
     struct scim_error err = {0};
     json_t *body = body_of(SCIM_PATCH_MAX_VALUES - 1, op_add_email, NULL);
     ck_assert(scim_patch_apply(&scim_rt_user, doc, body, &r, &err));
-    ck_assert_int_eq(json_array_size(json_object_get(r.doc, "emails")), SCIM_PATCH_MAX_VALUES);
+    ck_assert_int_eq(json_array_size(json_object_get(r.doc, "emails")),
+                     SCIM_PATCH_MAX_VALUES);
     scim_patch_result_clear(&r);
     json_decref(body);
     body = body_of(SCIM_PATCH_MAX_VALUES, op_add_email, NULL);
@@ -380,8 +388,8 @@ static json_t *op_member(size_t i, void *arg)
     char id[64], path[96];
     snprintf(id, sizeof id, "usr_%06zu", i);
     if (strcmp(kind, "add") == 0)
-        return json_pack("{s:s,s:s,s:[{s:s,s:s}]}", "op", "add", "path", "members", "value",
-                         "value", id, "display", "someone@example.com");
+        return json_pack("{s:s,s:s,s:[{s:s,s:s}]}", "op", "add", "path", "members",
+                         "value", "value", id, "display", "someone@example.com");
     snprintf(path, sizeof path, "members[value eq \"%s\"]", id);
     return json_pack("{s:s,s:s}", "op", "remove", "path", path);
 }
@@ -430,7 +438,8 @@ START_TEST(test_large_member_values)
     ck_assert_int_eq(r.n_member_ops, 20);
     for (size_t i = 0; i < 20; i++) {
         ck_assert_int_eq(json_array_size(r.member_ops[i].values), 10000);
-        ck_assert_int_eq(r.member_ops[i].kind, i % 2 ? SCIM_MEMBERS_REMOVE : SCIM_MEMBERS_ADD);
+        ck_assert_int_eq(r.member_ops[i].kind,
+                         i % 2 ? SCIM_MEMBERS_REMOVE : SCIM_MEMBERS_ADD);
     }
     scim_patch_result_clear(&r);
     json_decref(body);
@@ -442,7 +451,8 @@ static json_t *op_filtered_replace(size_t i, void *arg)
 {
     (void)arg;
     char path[96];
-    snprintf(path, sizeof path, "emails[value eq \"user%zu@example.com\"].display", i % 1000);
+    snprintf(path, sizeof path, "emails[value eq \"user%zu@example.com\"].display",
+             i % 1000);
     return json_pack("{s:s,s:s,s:s}", "op", "replace", "path", path, "value", "x");
 }
 
@@ -474,12 +484,12 @@ END_TEST
 START_TEST(test_atomic_on_late_failure)
 {
     json_t *doc = tu_json("{\"displayName\":\"Eng\"}");
-    json_t *body = tu_json(
-        "{\"Operations\":["
-        "{\"op\":\"replace\",\"path\":\"displayName\",\"value\":\"Ops\"},"
-        "{\"op\":\"add\",\"path\":\"members\",\"value\":[{\"value\":\"usr_1\"}]},"
-        "{\"op\":\"remove\",\"path\":\"members[value eq \\\"usr_2\\\"]\"},"
-        "{\"op\":\"remove\",\"path\":\"displayName\"}]}");
+    json_t *body =
+        tu_json("{\"Operations\":["
+                "{\"op\":\"replace\",\"path\":\"displayName\",\"value\":\"Ops\"},"
+                "{\"op\":\"add\",\"path\":\"members\",\"value\":[{\"value\":\"usr_1\"}]},"
+                "{\"op\":\"remove\",\"path\":\"members[value eq \\\"usr_2\\\"]\"},"
+                "{\"op\":\"remove\",\"path\":\"displayName\"}]}");
     struct scim_patch_result r;
     memset(&r, 0x5a, sizeof r);
     struct scim_error err = {0};
@@ -501,15 +511,17 @@ END_TEST
 START_TEST(test_result_is_independent)
 {
     json_t *doc = tu_json(user_doc);
-    json_t *body = tu_json("{\"Operations\":[{\"op\":\"add\",\"path\":\"emails\",\"value\":"
-                           "[{\"value\":\"b@example.com\"}]},{\"op\":\"replace\",\"value\":"
-                           "{\"urn:example:x:1.0:User\":{\"deep\":{\"a\":[1,2]}}}}]}");
+    json_t *body =
+        tu_json("{\"Operations\":[{\"op\":\"add\",\"path\":\"emails\",\"value\":"
+                "[{\"value\":\"b@example.com\"}]},{\"op\":\"replace\",\"value\":"
+                "{\"urn:example:x:1.0:User\":{\"deep\":{\"a\":[1,2]}}}}]}");
     struct scim_patch_result r;
     struct scim_error err = {0};
     ck_assert(scim_patch_apply(&scim_rt_user, doc, body, &r, &err));
     json_t *body_copy = json_deep_copy(body), *doc_copy = json_deep_copy(doc);
     /* Changing the result touches neither the input document nor the body. */
-    json_t *deep = json_object_get(json_object_get(r.doc, "urn:example:x:1.0:User"), "deep");
+    json_t *deep =
+        json_object_get(json_object_get(r.doc, "urn:example:x:1.0:User"), "deep");
     json_object_set_new(deep, "a", json_null());
     json_t *email = json_array_get(json_object_get(r.doc, "emails"), 1);
     json_object_set_new(email, "value", json_string("changed"));
@@ -529,10 +541,11 @@ START_TEST(test_member_filter_is_owned)
 {
     struct scim_patch_result r;
     struct scim_error err;
-    ck_assert(apply_text(&scim_rt_group, "{\"displayName\":\"Eng\"}",
-                         "{\"Operations\":[{\"op\":\"remove\",\"path\":"
-                         "\"members[value eq \\\"usr_1\\\" or type eq \\\"Group\\\"]\"}]}",
-                         &r, &err));
+    ck_assert(
+        apply_text(&scim_rt_group, "{\"displayName\":\"Eng\"}",
+                   "{\"Operations\":[{\"op\":\"remove\",\"path\":"
+                   "\"members[value eq \\\"usr_1\\\" or type eq \\\"Group\\\"]\"}]}",
+                   &r, &err));
     ck_assert_int_eq(r.n_member_ops, 1);
     const struct scim_filter *f = r.member_ops[0].filter;
     ck_assert_ptr_nonnull(f);
@@ -557,11 +570,12 @@ START_TEST(test_password_never_in_document)
 {
     struct scim_patch_result r;
     struct scim_error err;
-    ck_assert(apply_text(&scim_rt_user, user_doc,
-                         "{\"Operations\":[{\"op\":\"replace\",\"path\":\"PASSWORD\","
-                         "\"value\":\"t1meMa$heen\"},{\"op\":\"add\",\"value\":{\"password\":"
-                         "\"second\"}}]}",
-                         &r, &err));
+    ck_assert(
+        apply_text(&scim_rt_user, user_doc,
+                   "{\"Operations\":[{\"op\":\"replace\",\"path\":\"PASSWORD\","
+                   "\"value\":\"t1meMa$heen\"},{\"op\":\"add\",\"value\":{\"password\":"
+                   "\"second\"}}]}",
+                   &r, &err));
     ck_assert_str_eq(r.password, "second");
     ck_assert(r.changed);
     char *text = json_dumps(r.doc, 0);
@@ -571,9 +585,10 @@ START_TEST(test_password_never_in_document)
     scim_patch_result_clear(&r);
     ck_assert_ptr_null(r.password);
     /* A value never reaches an error detail. */
-    expect_error(&scim_rt_user, user_doc,
-                 "{\"Operations\":[{\"op\":\"replace\",\"path\":\"password\",\"value\":5}]}",
-                 SCIM_TYPE_INVALID_VALUE, "password");
+    expect_error(
+        &scim_rt_user, user_doc,
+        "{\"Operations\":[{\"op\":\"replace\",\"path\":\"password\",\"value\":5}]}",
+        SCIM_TYPE_INVALID_VALUE, "password");
 }
 END_TEST
 
@@ -595,17 +610,28 @@ END_TEST
 START_TEST(test_bodies_of_every_shape)
 {
     const char *bodies[] = {
-        "[]", "null", "1", "\"x\"", "{}", "{\"Operations\":{}}", "{\"Operations\":[]}",
-        "{\"Operations\":[1]}", "{\"Operations\":[[]]}", "{\"Operations\":[{}]}",
-        "{\"Operations\":[{\"op\":1}]}", "{\"Operations\":[{\"op\":\"add\"}]}",
+        "[]",
+        "null",
+        "1",
+        "\"x\"",
+        "{}",
+        "{\"Operations\":{}}",
+        "{\"Operations\":[]}",
+        "{\"Operations\":[1]}",
+        "{\"Operations\":[[]]}",
+        "{\"Operations\":[{}]}",
+        "{\"Operations\":[{\"op\":1}]}",
+        "{\"Operations\":[{\"op\":\"add\"}]}",
         "{\"Operations\":[{\"op\":\"add\",\"path\":[],\"value\":1}]}",
         "{\"Operations\":[{\"op\":\"add\",\"path\":\"\",\"value\":1}]}",
         "{\"Operations\":[{\"op\":\"add\",\"value\":[]}]}",
         "{\"Operations\":[{\"op\":\"add\",\"path\":\"emails\",\"value\":[[{}]]}]}",
-        "{\"Operations\":[{\"op\":\"add\",\"path\":\"name\",\"value\":{\"givenName\":{}}}]}",
+        "{\"Operations\":[{\"op\":\"add\",\"path\":\"name\",\"value\":{\"givenName\":{}}}"
+        "]}",
         "{\"Operations\":[{\"op\":\"add\",\"path\":\"emails[type eq 1]\",\"value\":"
         "{\"value\":\"x\"}}]}",
-        "{\"schemas\":\"x\",\"Operations\":[{\"op\":\"add\",\"path\":\"title\",\"value\":\"x\"}]}",
+        "{\"schemas\":\"x\",\"Operations\":[{\"op\":\"add\",\"path\":\"title\",\"value\":"
+        "\"x\"}]}",
     };
     json_t *doc = tu_json(user_doc);
     for (size_t i = 0; i < ARRAY_LEN(bodies); i++) {
@@ -614,7 +640,8 @@ START_TEST(test_bodies_of_every_shape)
         ck_assert_ptr_nonnull(body);
         struct scim_patch_result r;
         struct scim_error err = {0};
-        ck_assert_msg(!scim_patch_apply(&scim_rt_user, doc, body, &r, &err), "%s", bodies[i]);
+        ck_assert_msg(!scim_patch_apply(&scim_rt_user, doc, body, &r, &err), "%s",
+                      bodies[i]);
         ck_assert_int_eq(err.status, 400);
         ck_assert_ptr_null(r.doc);
         json_decref(body);
@@ -652,6 +679,10 @@ int main(void)
     tcase_add_test(big, test_many_filtered_operations);
     suite_add_tcase(s, big);
     SRunner *sr = srunner_create(s);
+    /* One process for all cases unless CK_FORK asks otherwise: forking once
+     * per fixture under the sanitizers costs more than the tests. */
+    if (!getenv("CK_FORK"))
+        srunner_set_fork_status(sr, CK_NOFORK);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
