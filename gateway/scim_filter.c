@@ -421,7 +421,7 @@ static bool parse_path_token(struct parser *p, struct scim_attr_path *path)
                         "a schema-qualified attribute must start with \"urn:\"");
         return split_attr(p, start, n, path);
     }
-    size_t k;
+    size_t k = 0;
     if (!split_urn(p, start, n, &k))
         return false;
     path->urn = xstrndup(p->s + start, k);
@@ -1711,8 +1711,8 @@ static bool sql_column(struct sql_build *b, const struct scim_sql_column *col,
     case SCIM_SQL_EXISTS:
         break;
     }
-    size_t before;
-    const char *after;
+    size_t before = 0;
+    const char *after = "";
     if (!tpl_split(b, col->expr, &before, &after))
         return false;
     strbuf_append(w, col->expr, before);
@@ -1736,8 +1736,8 @@ static bool template_seen(const struct scim_sql_map *map, const char *key,
 static bool sql_column_present(struct sql_build *b, const struct scim_sql_column *c)
 {
     struct strbuf *w = &b->out->where;
-    size_t before;
-    const char *after;
+    size_t before = 0;
+    const char *after = "";
     if (c->kind != SCIM_SQL_EXISTS) {
         strbuf_printf(w, "%s IS NOT NULL", c->expr);
         return true;
