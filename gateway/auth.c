@@ -400,12 +400,9 @@ static void lookup(struct request *req, const char *key, const char *hash)
     pg_pool_submit(req->gw->pool, q, lookup_done, e);
 }
 
-/* Extracts the secret from "Authorization: Bearer <secret>"; NULL if absent
- * or malformed. *present says whether any credentials were sent. */
-static const char *bearer_secret(const struct request *req, bool *present)
+const char *auth_bearer_secret(const char *h, size_t *len)
 {
-    const char *h = request_header(req, "Authorization");
-    *present = h && *h;
+    *len = 0;
     if (!h)
         return NULL;
     while (*h == ' ')
@@ -425,6 +422,7 @@ static const char *bearer_secret(const struct request *req, bool *present)
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)h[i] <= ' ' || (unsigned char)h[i] >= 0x7f)
             return NULL;
+    *len = n;
     return h;
 }
 
@@ -437,11 +435,12 @@ void auth_check(struct request *req)
         request_fail(req, 429, NULL, "Too many failed authentication attempts.");
         return;
     }
-    bool present;
-    const char *secret = bearer_secret(req, &present);
+    const char *header = request_header(req, "Authorization");
+    bool present = header && *header;
+    size_t slen;
+    const char *secret = auth_bearer_secret(header, &slen);
     bool admin = (req->route->flags & ROUTE_ADMIN) != 0;
     const char *want = admin ? "sk_" : "scim_";
-    size_t slen = secret ? strcspn(secret, " \t") : 0;
     if (!secret || strncmp(secret, want, strlen(want)) != 0) {
         reply_unauthorized(req, present);
         return;

@@ -59,6 +59,11 @@ void auth_free(struct auth *a);
  * itself. May finish before returning or later from the loop. */
 void auth_check(struct request *req);
 
+/* The secret of an Authorization header value ("Bearer <secret>", or a bare
+ * scim_ token): a pointer into h and its length, or NULL when h is absent or
+ * malformed (empty, over 200 characters, spaces or control characters). */
+const char *auth_bearer_secret(const char *h, size_t *len);
+
 /* Parses "get:users post:groups" (space or comma separated) into bits; false
  * for an unknown name. An empty list is 0. */
 bool auth_parse_scopes(const char *text, unsigned *out);
