@@ -432,6 +432,68 @@ START_TEST(test_event_feed_is_ordered_and_complete)
 }
 END_TEST
 
+START_TEST(test_sigterm_finishes_and_records_the_delivery_in_flight)
+{
+    struct th_server *s = th_server_start(db_url, fast_env, (const char *[]){"serve", "--with-worker", NULL});
+    PGconn *db = th_db_connect(db_url);
+    struct th_org org;
+    th_org_create(db, "Drain", &org);
+    char *wid, *secret;
+    endpoint(s->port, org.id, "http://127.0.0.1:1/placeholder", &wid, &secret);
+    struct receiver rx;
+    receiver_start(&rx, secret, "--delay-ms", "800");
+    PQclear(th_sql(db, "UPDATE webhook_endpoints SET url = $1 WHERE id = $2",
+                   th_fmt("http://127.0.0.1:%d/hooks", rx.port), wid, NULL));
+    free(make_user(s, org.token, "drain@example.com"));
+    wait_value(db, "SELECT count(*) FROM deliveries WHERE org_id = $1 AND lease_owner IS NOT NULL",
+               org.id, 1, 5000);
+    /* Stop while the receiver holds the delivery: it completes and is
+     * recorded before the process exits, well within the drain limit. */
+    int64_t t0 = util_mono_us();
+    kill(s->pid, SIGTERM);
+    ck_assert_int_eq(th_server_wait(s, 10000), 0);
+    ck_assert_int_lt((util_mono_us() - t0) / 1000, 10000);
+    ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM deliveries WHERE org_id = $1 AND status = 'succeeded'",
+                                org.id, NULL),
+                     1);
+    ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM delivery_attempts WHERE org_id = $1", org.id, NULL), 1);
+    receiver_stop(&rx);
+    PQfinish(db);
+    free(wid);
+    free(secret);
+}
+END_TEST
+
+START_TEST(test_second_signal_stops_at_once)
+{
+    struct th_server *s = th_server_start(db_url, fast_env, (const char *[]){"serve", "--with-worker", NULL});
+    PGconn *db = th_db_connect(db_url);
+    struct th_org org;
+    th_org_create(db, "Impatient", &org);
+    int port = free_port();
+    pid_t hang = stub_start(port, "hang");
+    char *wid, *secret;
+    endpoint(s->port, org.id, th_fmt("http://127.0.0.1:%d/", port), &wid, &secret);
+    PQclear(th_sql(db, "UPDATE webhook_endpoints SET url = $1 WHERE id = $2",
+                   th_fmt("http://127.0.0.1:%d/", port), wid, NULL));
+    free(make_user(s, org.token, "impatient@example.com"));
+    wait_value(db, "SELECT count(*) FROM deliveries WHERE org_id = $1 AND lease_owner IS NOT NULL",
+               org.id, 1, 5000);
+    int64_t t0 = util_mono_us();
+    kill(s->pid, SIGTERM);
+    usleep(100000);
+    kill(s->pid, SIGTERM);
+    int rc = th_server_wait(s, 5000);
+    ck_assert_int_ge(rc, 0); /* it exited by itself */
+    ck_assert_int_lt((util_mono_us() - t0) / 1000, 2000);
+    kill(hang, SIGKILL);
+    waitpid(hang, NULL, 0);
+    PQfinish(db);
+    free(wid);
+    free(secret);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("webhooks");
@@ -442,6 +504,8 @@ int main(void)
     tcase_add_test(tc, test_bad_endpoints_are_retried_recorded_and_failed);
     tcase_add_test(tc, test_killed_worker_is_taken_over);
     tcase_add_test(tc, test_event_feed_is_ordered_and_complete);
+    tcase_add_test(tc, test_sigterm_finishes_and_records_the_delivery_in_flight);
+    tcase_add_test(tc, test_second_signal_stops_at_once);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
