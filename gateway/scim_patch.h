@@ -21,6 +21,11 @@
 
 /* Bodies with more operations than this are refused (400 tooMany). */
 #define SCIM_PATCH_MAX_OPERATIONS 10000
+/* A PATCH may not grow a multi-valued attribute of the document (emails,
+ * roles, ...) beyond this many values, nor list more in one operation
+ * (400 invalidValue); group members are not counted, they are not in the
+ * document. Bounds the work of filtered operations on hostile bodies. */
+#define SCIM_PATCH_MAX_VALUES 1000
 
 enum scim_member_op_kind {
     SCIM_MEMBERS_ADD,        /* add the members in values */
