@@ -513,7 +513,10 @@ static void finish_reads(struct request *req)
     }
     size_t len = evbuffer_get_length(out_buf(op));
     const char *body = len ? (const char *)evbuffer_pullup(op->out, -1) : "";
-    request_reply_text(req, 200, "application/scim+json", body, len);
+    request_reply_text(req, 200,
+                       req->style == REQ_STYLE_SCIM1 ? "application/json; charset=utf-8"
+                                                     : "application/scim+json",
+                       body, len);
 }
 
 static void write_json(struct evbuffer *b, const json_t *v)
@@ -530,6 +533,8 @@ static void open_group(struct request *req, int i)
     struct group_op *op = req->ctx;
     json_t *g = render_base(req, &op->groups[i]);
     scim_projection_apply(op->proj, g);
+    if (req->transform)
+        g = req->transform(req, g); /* e.g. SCIM 1.1 */
     char *s = json_dumps(g, JSON_COMPACT);
     json_decref(g);
     size_t n = strlen(s);
@@ -567,6 +572,8 @@ static int append_members(struct request *req, const PGresult *r, int *row, int 
         snprintf(op->last_member, sizeof op->last_member, "%s", id ? id : "");
         json_t *wrap = json_pack("{s:[o]}", "members", member_json(req, r, *row, col));
         scim_projection_apply(op->proj, wrap);
+        if (req->transform)
+            wrap = req->transform(req, wrap);
         const json_t *m = json_array_get(json_object_get(wrap, "members"), 0);
         if (m) {
             if (op->member_written)
@@ -697,6 +704,23 @@ void groups_get(struct request *req)
 
 /* ---- list and search ---- */
 
+/* Writes the ListResponse up to the opening of "Resources". */
+static void write_list_prefix(struct request *req)
+{
+    struct group_op *op = req->ctx;
+    json_t *head = json_pack("{s:[s],s:I,s:i,s:I}", "schemas", SCIM_SCHEMA_LIST,
+                             "totalResults", (json_int_t)op->total, "itemsPerPage",
+                             op->ngroups, "startIndex", (json_int_t)op->list.start_index);
+    if (req->transform)
+        head = req->transform(req, head); /* e.g. SCIM 1.1 */
+    char *s = json_dumps(head, JSON_COMPACT);
+    json_decref(head);
+    size_t n = strlen(s);
+    evbuffer_add(out_buf(op), s, n - 1);
+    evbuffer_add_printf(out_buf(op), "%s\"Resources\":[", n > 2 ? "," : "");
+    free(s);
+}
+
 static void list_members_done(struct pg_query *q, void *arg)
 {
     struct request *req = arg;
@@ -727,10 +751,7 @@ static void listed(struct pg_query *q, void *arg)
         state_from_row(rows, i, &op->groups[i]);
         json_array_append_new(ids, json_string(op->groups[i].id));
     }
-    evbuffer_add_printf(out_buf(op),
-                        "{\"schemas\":[\"%s\"],\"totalResults\":%lld,\"itemsPerPage\":%d,"
-                        "\"startIndex\":%lld,\"Resources\":[",
-                        SCIM_SCHEMA_LIST, op->total, op->ngroups, op->list.start_index);
+    write_list_prefix(req);
     if (!op->want_members || op->ngroups == 0) {
         json_decref(ids);
         advance(req);

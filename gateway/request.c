@@ -266,7 +266,8 @@ void request_reply_text(struct request *req, int status, const char *ctype, cons
     evbuffer_free(buf);
 }
 
-void request_reply_json(struct request *req, int status, json_t *doc)
+/* Sends doc as it is (stolen). */
+static void reply_json_as_is(struct request *req, int status, json_t *doc)
 {
     if (req->virt) {
         req->status = status;
@@ -274,12 +275,21 @@ void request_reply_json(struct request *req, int status, json_t *doc)
         finish(req);
         return;
     }
-    char *text = json_dumps(doc ? doc : json_object(), JSON_COMPACT);
+    if (!doc)
+        doc = json_object();
+    char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     if (!text)
         util_fatal("cannot serialise a reply");
     request_reply_text(req, status, content_type(req), text, strlen(text));
     free(text);
+}
+
+void request_reply_json(struct request *req, int status, json_t *doc)
+{
+    if (doc && req->transform)
+        doc = req->transform(req, doc);
+    reply_json_as_is(req, status, doc);
 }
 
 void request_reply_empty(struct request *req, int status)
@@ -298,7 +308,8 @@ void request_reply_error(struct request *req, const struct scim_error *err)
     if (err->status >= 500)
         rlog_error(req, "request failed", LF_INT("status", err->status),
                    LF_STR("detail", err->detail));
-    request_reply_json(req, err->status ? err->status : 500, doc);
+    /* Already in the request's style: no transform. */
+    reply_json_as_is(req, err->status ? err->status : 500, doc);
 }
 
 void request_fail(struct request *req, int status, const char *scim_type, const char *fmt,

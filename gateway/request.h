@@ -74,11 +74,17 @@ struct request {
     char user_agent[128];             /* for the access log (copied at arrival) */
     void (*stream_sent)(struct request *); /* waiting for a chunk to be written */
     struct request_virtual *virt;     /* a /Bulk operation (no HTTP exchange), or NULL */
+    json_t *(*transform)(struct request *req, json_t *doc); /* rewrites each JSON reply
+                                      * document (steals doc, returns a new reference)
+                                      * before it is sent, and each streamed piece of one;
+                                      * NULL = as built. The SCIM 1.1 routes set it; error
+                                      * replies never pass through it */
     void *ctx;                        /* handler state */
     void (*ctx_free)(void *ctx);      /* frees ctx with the request (may be NULL) */
 };
 
-/* Reply with a JSON document (stolen; NULL = empty object) and end the request. */
+/* Reply with a JSON document (stolen; NULL = empty object), rewritten by
+ * req->transform when set, and end the request. */
 void request_reply_json(struct request *req, int status, json_t *doc);
 /* Reply with the error in the request's style and end the request. */
 void request_reply_error(struct request *req, const struct scim_error *err);

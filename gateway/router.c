@@ -16,10 +16,12 @@
 #include "groups.h"
 #include "health.h"
 #include "metrics.h"
+#include "scim_v1_routes.h"
 #include "users.h"
 #include "util.h"
 
 #define SCIM2 REQ_STYLE_SCIM2
+#define SCIM1 REQ_STYLE_SCIM1
 #define API REQ_STYLE_API
 #define PLAIN REQ_STYLE_PLAIN
 #define ADMIN_JSON (ROUTE_ADMIN | ROUTE_JSON)
@@ -55,6 +57,43 @@ static const struct route routes[] = {
     {EVHTTP_REQ_PATCH, "/scim/v2/Groups/*", groups_patch, SCIM_JSON, SCOPE_PATCH_GROUPS, SCIM2},
     {EVHTTP_REQ_DELETE, "/scim/v2/Groups/*", groups_delete, ROUTE_SCIM, SCOPE_DELETE_GROUPS,
      SCIM2},
+
+    /* SCIM 1.1 (Okta's SCIM 1.1 connector) over the same handlers and data. 1.1
+     * names the configuration endpoint in the plural; the singular is kept too. */
+    {EVHTTP_REQ_GET, "/scim/v1/ServiceProviderConfigs", scim_v1_routes_spc, ROUTE_SCIM, 0,
+     SCIM1},
+    {EVHTTP_REQ_GET, "/scim/v1/ServiceProviderConfig", scim_v1_routes_spc, ROUTE_SCIM, 0,
+     SCIM1},
+    {EVHTTP_REQ_GET, "/scim/v1/ResourceTypes", scim_v1_routes_resource_types, ROUTE_SCIM,
+     0, SCIM1},
+    {EVHTTP_REQ_GET, "/scim/v1/ResourceTypes/*", scim_v1_routes_resource_type, ROUTE_SCIM,
+     0, SCIM1},
+    {EVHTTP_REQ_GET, "/scim/v1/Schemas", scim_v1_routes_schemas, ROUTE_SCIM, 0, SCIM1},
+    {EVHTTP_REQ_GET, "/scim/v1/Schemas/*", scim_v1_routes_schema, ROUTE_SCIM, 0, SCIM1},
+    {EVHTTP_REQ_GET, "/scim/v1/Users", scim_v1_routes_users_list, ROUTE_SCIM,
+     SCOPE_GET_USERS, SCIM1},
+    {EVHTTP_REQ_POST, "/scim/v1/Users", scim_v1_routes_users_create, SCIM_JSON,
+     SCOPE_POST_USERS, SCIM1},
+    {EVHTTP_REQ_GET, "/scim/v1/Users/*", scim_v1_routes_users_get, ROUTE_SCIM,
+     SCOPE_GET_USERS, SCIM1},
+    {EVHTTP_REQ_PUT, "/scim/v1/Users/*", scim_v1_routes_users_replace, SCIM_JSON,
+     SCOPE_PUT_USERS, SCIM1},
+    {EVHTTP_REQ_PATCH, "/scim/v1/Users/*", scim_v1_routes_users_patch, SCIM_JSON,
+     SCOPE_PATCH_USERS, SCIM1},
+    {EVHTTP_REQ_DELETE, "/scim/v1/Users/*", scim_v1_routes_users_delete, ROUTE_SCIM,
+     SCOPE_DELETE_USERS, SCIM1},
+    {EVHTTP_REQ_GET, "/scim/v1/Groups", scim_v1_routes_groups_list, ROUTE_SCIM,
+     SCOPE_GET_GROUPS, SCIM1},
+    {EVHTTP_REQ_POST, "/scim/v1/Groups", scim_v1_routes_groups_create, SCIM_JSON,
+     SCOPE_POST_GROUPS, SCIM1},
+    {EVHTTP_REQ_GET, "/scim/v1/Groups/*", scim_v1_routes_groups_get, ROUTE_SCIM,
+     SCOPE_GET_GROUPS, SCIM1},
+    {EVHTTP_REQ_PUT, "/scim/v1/Groups/*", scim_v1_routes_groups_replace, SCIM_JSON,
+     SCOPE_PUT_GROUPS, SCIM1},
+    {EVHTTP_REQ_PATCH, "/scim/v1/Groups/*", scim_v1_routes_groups_patch, SCIM_JSON,
+     SCOPE_PATCH_GROUPS, SCIM1},
+    {EVHTTP_REQ_DELETE, "/scim/v1/Groups/*", scim_v1_routes_groups_delete, ROUTE_SCIM,
+     SCOPE_DELETE_GROUPS, SCIM1},
 
     /* Admin API */
     {EVHTTP_REQ_POST, "/v1/organizations", admin_org_create, ADMIN_JSON, 0, API},

@@ -43,8 +43,9 @@ json_t *scim_error_to_json_v1(const struct scim_error *err)
 {
     char status[8];
     snprintf(status, sizeof status, "%d", err->status ? err->status : 500);
-    return json_pack("{s:[{s:s,s:s}]}", "Errors", "description", err->detail, "code",
-                     status);
+    /* Okta's SCIM 1.1 test suite reads a top-level "detail" as well. */
+    return json_pack("{s:[{s:s,s:s}],s:s}", "Errors", "description", err->detail, "code",
+                     status, "detail", err->detail);
 }
 
 static const char *api_code(int status)

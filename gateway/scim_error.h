@@ -42,7 +42,9 @@ void scim_error_clear(struct scim_error *err);
 /* The SCIM 2.0 error document: {"schemas":[...Error],"status":"409",
  * "scimType":"uniqueness","detail":"..."}. New reference. */
 json_t *scim_error_to_json(const struct scim_error *err);
-/* The SCIM 1.1 error document: {"Errors":[{"description":"...","code":"409"}]}. */
+/* The SCIM 1.1 error document: {"Errors":[{"description":"...","code":"409"}],
+ * "detail":"..."} (draft-scim-api-01 section 3.9, plus the top-level "detail"
+ * Okta's 1.1 test suite reads). */
 json_t *scim_error_to_json_v1(const struct scim_error *err);
 /* The admin API error: {"error":{"code":"not_found","message":"..."}}. */
 json_t *scim_error_to_json_api(const struct scim_error *err);

@@ -18,6 +18,8 @@ static const char *const fixtures[] = {
     "okta/update-user-put.json",  "okta/deactivate-patch.json",
     "okta/deactivate-put.json",   "okta/import-paging.json",
     "okta/group-push.json",       "okta/group-push-with-members.json",
+    "okta-v1/spec-test.json",     "okta-v1/user-lifecycle.json",
+    "okta-v1/user-match.json",    "okta-v1/group-push.json",
     "entra/test-connection.json", "entra/user-lifecycle.json",
     "entra/user-matching.json",   "entra/provisioning-examples.json",
     "entra/user-patch-quirks.json", "entra/group-lifecycle.json",
