@@ -288,7 +288,7 @@ void admin_webhook_deliveries(struct request *req)
                  " FROM deliveries d JOIN events e ON e.org_id = d.org_id AND e.seq = d.event_seq"
                  " WHERE d.endpoint_id = $1 AND ($2::text IS NULL OR d.id < $2)"
                  "  AND ($3::text IS NULL OR d.status = $3)"
-                 " ORDER BY d.created_at DESC, d.id DESC LIMIT $4");
+                 " ORDER BY d.id DESC LIMIT $4"); /* ids sort by event time; the cursor is one */
     pg_query_param(q, req->params[0]);
     pg_query_param(q, cursor);
     pg_query_param(q, status);

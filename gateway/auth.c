@@ -49,6 +49,7 @@ struct entry {
     struct request **waiters;
     size_t nwaiters, capwaiters;
     bool dropped;            /* removed from the map while loading */
+    unsigned gen;            /* listener generation when the lookup started */
 };
 
 struct fail_count {
@@ -61,6 +62,7 @@ struct auth {
     struct hmap *cache;      /* key -> struct entry */
     struct hmap *fails;      /* remote address -> struct fail_count */
     bool listening;          /* invalidations are being received */
+    unsigned gen;            /* bumped whenever the listener goes down or up */
     char generated[96];      /* a bootstrap key not yet stored, or "" */
 };
 
@@ -164,6 +166,7 @@ void auth_new_secret(const char *prefix, char *out, char *display_out, char *has
 void auth_set_listening(struct auth *a, bool up)
 {
     a->listening = up;
+    a->gen++; /* lookups that straddle this may have missed a NOTIFY */
     if (!up)
         auth_invalidate(a, "*");
 }
@@ -339,7 +342,7 @@ static void lookup_done(struct pg_query *q, void *arg)
     e->nwaiters = e->capwaiters = 0;
     struct request *first = n ? waiters[0] : NULL;
     struct auth *a = first ? first->gw->auth : NULL;
-    bool keep = ok && !e->dropped && a && a->listening;
+    bool keep = ok && !e->dropped && a && a->listening && e->gen == a->gen;
     if (!keep && a && !e->dropped)
         hmap_del(a->cache, e->key);
     for (size_t i = 0; i < n; i++) {
@@ -390,12 +393,12 @@ static void lookup(struct request *req, const char *key, const char *hash)
     e = xcalloc(1, sizeof *e);
     snprintf(e->key, sizeof e->key, "%s", key);
     e->state = ENTRY_LOADING;
+    e->gen = a->gen;
     add_waiter(e, req);
     hmap_put(a->cache, key, e);
     struct pg_query *q = pg_query_new();
     pg_query_sql(q, key[0] == 's' ? token_sql : admin_sql);
     pg_query_param(q, hash);
-    pg_query_set_timeout(q, 3000);
     request_set_state(req, REQ_AUTH);
     pg_pool_submit(req->gw->pool, q, lookup_done, e);
 }
@@ -426,28 +429,44 @@ const char *auth_bearer_secret(const char *h, size_t *len)
     return h;
 }
 
-void auth_check(struct request *req)
+/* Failed attempts are counted per client address, and an address that fails
+ * too often gets 429 - but only for credentials not already known good, so a
+ * load balancer's shared address never locks out the tokens that work. */
+static bool blocked(struct request *req, const char *key)
 {
     struct auth *a = req->gw->auth;
-    if (address_blocked(a, req->remote, util_now_ms())) {
-        metrics_rate_limited(req->gw->metrics, "failed_auth");
-        request_add_header(req, "Retry-After", "10");
-        request_fail(req, 429, NULL, "Too many failed authentication attempts.");
-        return;
-    }
+    int64_t now = util_now_ms();
+    const struct entry *e = hmap_get(a->cache, key);
+    if (e && e->state == ENTRY_VALID && fresh(a, e, now))
+        return false;
+    if (!address_blocked(a, req->remote, now))
+        return false;
+    metrics_rate_limited(req->gw->metrics, "failed_auth");
+    request_add_header(req, "Retry-After", "10");
+    request_fail(req, 429, NULL, "Too many failed authentication attempts.");
+    return true;
+}
+
+void auth_check(struct request *req)
+{
     const char *header = request_header(req, "Authorization");
     bool present = header && *header;
     size_t slen;
     const char *secret = auth_bearer_secret(header, &slen);
     bool admin = (req->route->flags & ROUTE_ADMIN) != 0;
     const char *want = admin ? "sk_" : "scim_";
-    if (!secret || strncmp(secret, want, strlen(want)) != 0) {
+    char hash[65], key[80] = "";
+    bool ours = secret && strncmp(secret, want, strlen(want)) == 0;
+    if (ours) {
+        util_sha256_hex(secret, slen, hash);
+        snprintf(key, sizeof key, "%c:%s", admin ? 'a' : 's', hash);
+    }
+    if (blocked(req, key))
+        return;
+    if (!ours) {
         reply_unauthorized(req, present);
         return;
     }
-    char hash[65], key[80];
-    util_sha256_hex(secret, slen, hash);
-    snprintf(key, sizeof key, "%c:%s", admin ? 'a' : 's', hash);
     lookup(req, key, hash);
 }
 

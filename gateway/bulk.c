@@ -205,6 +205,7 @@ static char *resolve_path(const struct bulk *b, const char *path, enum ref_state
 struct run_ctx {
     struct bulk *b;
     size_t index;
+    char *path;             /* the operation's path with bulkIds resolved */
 };
 
 static void op_done(struct request *vreq, void *arg)
@@ -231,7 +232,8 @@ static void op_done(struct request *vreq, void *arg)
         op->created_id = xstrdup(slash ? slash + 1 : loc);
     }
     if (!op->location && op->method != EVHTTP_REQ_POST && op->status < 400)
-        op->location = xasprintf("%s%s", b->req->gw->scim_base, op->path);
+        op->location = xasprintf("%s%s", b->req->gw->scim_base, c->path);
+    free(c->path);
     free(c);
     b->progress = true;
     if (!b->in_handler)
@@ -271,7 +273,6 @@ static bool try_run(struct bulk *b, size_t i)
         return true;
     }
     char *full = xasprintf("/scim/v2%s", path);
-    free(path);
     char *params[REQUEST_MAX_PARAMS];
     int nparams = 0;
     unsigned allowed;
@@ -289,6 +290,7 @@ static bool try_run(struct bulk *b, size_t i)
             free(params[k]);
         free(norm);
         free(full);
+        free(path);
         return true;
     }
     json_t *data = NULL;
@@ -297,6 +299,7 @@ static bool try_run(struct bulk *b, size_t i)
     struct run_ctx *c = xcalloc(1, sizeof *c);
     c->b = b;
     c->index = i;
+    c->path = path;
     struct request *v = request_create_virtual(b->req, op->method, norm, data, op->version,
                                                op_done, c);
     v->route = route;

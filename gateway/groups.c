@@ -29,6 +29,7 @@
 
 #include "hmap.h"
 #include "ids.h"
+#include "log.h"
 #include "outbox.h"
 #include "pg_pool.h"
 #include "scim_patch.h"
@@ -177,6 +178,7 @@ struct group_op {
     struct scim_projection *proj;
     struct scim_list_params list;
     struct pg_conn *conn;          /* leased connection (PUT, PATCH) */
+    struct pg_pool *pool;          /* the pool conn came from */
     struct scim_patch_result patch;
     json_t *members;               /* POST/PUT: the wanted member objects */
     json_t *parents;               /* DELETE: groups containing this one */
@@ -219,8 +221,11 @@ static void op_free(void *p)
     PQclear(op->first);
     if (op->out)
         evbuffer_free(op->out);
-    if (op->conn)
-        util_fatal("a leased connection outlived its request");
+    if (op->conn) {
+        /* A bug, but one the process survives: give the connection back. */
+        log_error("a leased connection outlived its request", LF_NONE);
+        pg_pool_release(op->pool, op->conn);
+    }
     free(op);
 }
 
@@ -259,13 +264,13 @@ static void fail_write(struct request *req, struct pg_query *q)
 /* ---- members in request bodies ---- */
 
 /* Checks a members array ([{"value": id, ...}]) and returns the ids as a JSON
- * array (new), or NULL after replying 400. */
-static json_t *member_ids(struct request *req, const json_t *members)
+ * array (new), or NULL with err set (400 invalidValue). Never replies. */
+static json_t *member_ids(const json_t *members, struct scim_error *err)
 {
     if (!members || json_is_null(members))
         return json_array();
     if (!json_is_array(members)) {
-        request_fail(req, 400, SCIM_TYPE_INVALID_VALUE, "members must be an array.");
+        scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "members must be an array.");
         return NULL;
     }
     json_t *ids = json_array();
@@ -273,20 +278,19 @@ static json_t *member_ids(struct request *req, const json_t *members)
     json_t *m;
     json_array_foreach(members, i, m) {
         const char *id = json_string_value(json_object_get(m, "value"));
-        if (!json_is_object(m) || !id) {
-            json_decref(ids);
-            request_fail(req, 400, SCIM_TYPE_INVALID_VALUE,
-                         "members[%zu] must be an object with a string \"value\".", i);
-            return NULL;
-        }
         const char *type = json_string_value(json_object_get(m, "type"));
-        if (type && !util_streq_ci(type, "User") && !util_streq_ci(type, "Group")) {
-            json_decref(ids);
-            request_fail(req, 400, SCIM_TYPE_INVALID_VALUE,
-                         "members[%zu].type must be \"User\" or \"Group\".", i);
-            return NULL;
+        if (!json_is_object(m) || !id) {
+            scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE,
+                           "members[%zu] must be an object with a string \"value\".", i);
+        } else if (type && !util_streq_ci(type, "User") && !util_streq_ci(type, "Group")) {
+            scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE,
+                           "members[%zu].type must be \"User\" or \"Group\".", i);
+        } else {
+            json_array_append_new(ids, json_string(id));
+            continue;
         }
-        json_array_append_new(ids, json_string(id));
+        json_decref(ids);
+        return NULL;
     }
     return ids;
 }
@@ -388,9 +392,11 @@ void groups_create(struct request *req)
     struct scim_error err = {0};
     if (!scim_projection_from_query(req, &scim_rt_group, &op->proj))
         return;
-    json_t *ids = member_ids(req, body_members(req->json));
-    if (!ids)
+    json_t *ids = member_ids(body_members(req->json), &err);
+    if (!ids) {
+        request_reply_error(req, &err);
         return;
+    }
     json_t *doc = scim_schema_validate(&scim_rt_group, req->json, SCIM_VALIDATE_CREATE, NULL,
                                        NULL, &err);
     if (!doc) {
@@ -504,7 +510,10 @@ static void finish_reads(struct request *req)
     if (op->list_mode)
         evbuffer_add(out_buf(op), "]}", 2);
     if (op->streaming) {
-        flush_then(req, end_stream);
+        if (evbuffer_get_length(out_buf(op)) == 0)
+            request_stream_end(req);
+        else
+            flush_then(req, end_stream);
         return;
     }
     if (!op->list_mode) {
@@ -591,9 +600,9 @@ static void page_done(struct pg_query *q, void *arg)
     struct request *req = arg;
     struct group_op *op = req->ctx;
     if (pg_query_status(q) != PG_OK) {
-        /* The headers are out: all that can be done is to end early. */
+        /* The headers are out: break the transfer rather than end it cleanly. */
         rlog_warn(req, "member stream cut short", LF_STR("error", pg_query_error(q)));
-        request_stream_end(req);
+        request_stream_abort(req);
         return;
     }
     int row = 0;
@@ -995,9 +1004,10 @@ static json_t *filter_ids(const struct scim_filter *f)
 }
 
 /* Appends the statements of one member operation to q. Their single result
- * column is named "added" or "removed". Returns false after replying 400. */
+ * column is named "added" or "removed". Returns false with err set (400); it
+ * never replies, because the caller holds a leased connection. */
 static bool append_member_op(struct request *req, struct pg_query *q,
-                             const struct scim_member_op *mop)
+                             const struct scim_member_op *mop, struct scim_error *err)
 {
     struct group_op *op = req->ctx;
     const char *org = req->org_id, *gid = op->new.id;
@@ -1005,7 +1015,7 @@ static bool append_member_op(struct request *req, struct pg_query *q,
     switch (mop->kind) {
     case SCIM_MEMBERS_ADD:
     case SCIM_MEMBERS_REPLACE:
-        ids = member_ids(req, mop->values);
+        ids = member_ids(mop->values, err);
         if (!ids)
             return false;
         /* A replacement first adds what is missing, then removes the rest. */
@@ -1014,12 +1024,12 @@ static bool append_member_op(struct request *req, struct pg_query *q,
             member_stmt(q, remove_others_sql, org, gid, ids);
         break;
     case SCIM_MEMBERS_REMOVE:
-        ids = mop->filter ? filter_ids(mop->filter) : member_ids(req, mop->values);
+        ids = mop->filter ? filter_ids(mop->filter) : member_ids(mop->values, err);
         if (!ids) {
             if (mop->filter)
-                request_fail(req, 400, SCIM_TYPE_INVALID_FILTER,
-                             "Member removal filters must name members by value "
-                             "(members[value eq \"id\"], joined with or).");
+                scim_error_set(err, 400, SCIM_TYPE_INVALID_FILTER,
+                               "Member removal filters must name members by value "
+                               "(members[value eq \"id\"], joined with or).");
             return false;
         }
         member_stmt(q, remove_members_sql, org, gid, ids);
@@ -1087,12 +1097,13 @@ static void locked(struct pg_query *q, void *arg)
     }
     bool ok = true;
     if (req->method == EVHTTP_REQ_PUT)
-        ok = append_member_op(req, w, &replace);
+        ok = append_member_op(req, w, &replace, &err);
     for (size_t i = 0; ok && i < op->patch.n_member_ops; i++)
-        ok = append_member_op(req, w, &op->patch.member_ops[i]);
+        ok = append_member_op(req, w, &op->patch.member_ops[i], &err);
     if (!ok) {
         pg_query_free(w);
-        release(req);
+        release(req); /* before replying: the reply frees the request */
+        request_reply_error(req, &err);
         return;
     }
     if (pg_query_nstmts(w) == 0)
@@ -1110,6 +1121,7 @@ static void leased(struct pg_conn *conn, enum pg_status st, void *arg)
         return;
     }
     op->conn = conn;
+    op->pool = req->gw->pool;
     struct pg_query *q = pg_query_new();
     pg_query_sql(q, "BEGIN");
     pg_query_sql(q, "SELECT " GROUP_COLUMNS " FROM groups g WHERE g.org_id = $1 AND g.id = $2"
@@ -1180,9 +1192,12 @@ static void delete_read(struct pg_query *q, void *arg)
     pg_query_param(w, req->org_id);
     pg_query_param(w, op->old.id);
     pg_query_param_int(w, op->old.version);
-    pg_query_sql(w, "DELETE FROM group_members WHERE org_id = $1 AND member_id = $2");
+    char *expected = scim_id_array_literal(parents, "id");
+    pg_query_sql(w, scim_sql_delete_memberships);
     pg_query_param(w, req->org_id);
     pg_query_param(w, op->old.id);
+    pg_query_param(w, expected);
+    free(expected);
     struct outbox *ob = outbox_new(req->org_id);
     outbox_add(ob, "scimGroup.deleted", op->old.id, group_event(req, product_group(req, &op->old)));
     size_t i;

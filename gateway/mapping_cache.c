@@ -31,13 +31,19 @@ struct slot {
     struct mapping_handle *h;    /* NULL while loading */
     struct waiter *waiters;      /* while loading */
     bool dropped;                /* invalidated while loading */
+    unsigned gen;                /* listener generation when loading started */
+    int64_t loaded_ms;           /* when it was loaded */
 };
 
 struct mapping_cache {
     struct gateway *gw;
     struct hmap *slots;          /* org id -> struct slot */
     bool listening;
+    unsigned gen;                /* bumped whenever the listener goes down or up */
 };
+
+/* A safety net under NOTIFY: a cached mapping is read again after this. */
+#define MAPPING_TTL_MS (5 * 60 * 1000)
 
 static struct mapping_handle *handle_new(struct mapping *m)
 {
@@ -111,6 +117,7 @@ void mapping_cache_invalidate(struct mapping_cache *c, const char *org_id)
 void mapping_cache_set_listening(struct mapping_cache *c, bool up)
 {
     c->listening = up;
+    c->gen++;
     if (up)
         return;
     struct hmap *old = c->slots;
@@ -149,7 +156,8 @@ static void loaded(struct pg_query *q, void *arg)
     struct mapping_handle *h = ok ? handle_new(compile(pg_query_result(q, 0), s->org_id)) : NULL;
     struct waiter *w = s->waiters;
     s->waiters = NULL;
-    bool keep = ok && !s->dropped && l->c->listening;
+    bool keep = ok && !s->dropped && l->c->listening && s->gen == l->c->gen;
+    s->loaded_ms = util_now_ms();
     if (keep)
         s->h = mapping_handle_hold(h);
     else if (!s->dropped)
@@ -170,6 +178,10 @@ void mapping_cache_get(struct mapping_cache *c, const char *org_id, mapping_cach
                        void *arg)
 {
     struct slot *s = hmap_get(c->slots, org_id);
+    if (s && s->h && util_now_ms() - s->loaded_ms > MAPPING_TTL_MS) {
+        mapping_cache_invalidate(c, org_id);
+        s = NULL;
+    }
     if (s && s->h) {
         cb(s->h, true, arg);
         return;
@@ -185,6 +197,7 @@ void mapping_cache_get(struct mapping_cache *c, const char *org_id, mapping_cach
     s = xcalloc(1, sizeof *s);
     snprintf(s->org_id, sizeof s->org_id, "%s", org_id);
     s->waiters = w;
+    s->gen = c->gen;
     hmap_put(c->slots, s->org_id, s);
     struct load_ctx *l = xcalloc(1, sizeof *l);
     l->c = c;

@@ -323,6 +323,5 @@ void metrics_handle(struct request *req)
                     " coalesce(extract(epoch FROM now() - min(first_attempt_at)"
                     "  FILTER (WHERE attempts > 0)), 0)"
                     " FROM deliveries WHERE status = 'pending'");
-    pg_query_set_timeout(q, 2000);
     pg_pool_submit(req->gw->pool, q, scraped, req);
 }

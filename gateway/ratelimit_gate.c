@@ -248,7 +248,6 @@ static void ask(struct ratelimit_gate *g, struct waitlist *w, uint32_t units)
     pg_query_param_int(q, w->rate);
     pg_query_param_int(q, w->burst);
     pg_query_param_int(q, units);
-    pg_query_set_timeout(q, 2000);
     g->pending++;
     pg_pool_submit(g->gw->pool, q, granted, c);
 }

@@ -109,6 +109,8 @@ void request_free(struct request *req)
         json_decref(req->virt->body);
         free(req->virt);
     }
+    if (req->defer_ev)
+        event_free(req->defer_ev);
     if (req->ctx_free)
         req->ctx_free(req->ctx);
     for (int i = 0; i < req->nparams; i++)
@@ -252,6 +254,14 @@ static void send_reply(struct request *req, int status, struct evbuffer *buf)
     }
     common_headers(req);
     server_request_done(req->gw->server, req);
+    if (req->method == EVHTTP_REQ_HEAD) {
+        /* libevent 2.1 would write the body after a HEAD answer; send none and
+         * close, so a keep-alive client cannot misread it. */
+        request_add_header(req, "Connection", "close");
+        evhttp_send_reply(req->ev, status, NULL, NULL);
+        finish(req);
+        return;
+    }
     evhttp_send_reply(req->ev, status, NULL, buf);
     finish(req);
 }
@@ -335,6 +345,16 @@ void request_fail_db(struct request *req, const struct pg_query *q)
 {
     enum pg_status st = pg_query_status(q);
     const char *state = pg_query_sqlstate(q);
+    if (st == PG_ERR_TIMEOUT || st == PG_ERR_CONN_LOST) {
+        /* The statement may have committed just before the connection went. */
+        rlog_warn(req, "database outcome unknown", LF_INT("status", st),
+                  LF_STR("error", pg_query_error(q)));
+        request_add_header(req, "Retry-After", "1");
+        request_fail(req, 503, NULL,
+                     "The database did not confirm the outcome; a change may or may not have "
+                     "been applied. Read the resource before retrying.");
+        return;
+    }
     if (st != PG_ERR_SQL || strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0 ||
         strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
         strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
@@ -381,6 +401,13 @@ static void on_chunk_written(struct evhttp_connection *evcon, void *arg)
         sent(req);
 }
 
+static void on_deferred_sent(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    on_chunk_written(NULL, arg);
+}
+
 void request_stream_start(struct request *req, int status)
 {
     req->status = status;
@@ -390,10 +417,11 @@ void request_stream_start(struct request *req, int status)
     request_add_header(req, "Content-Type", content_type(req));
     common_headers(req);
     struct evhttp_connection *c = evhttp_request_get_connection(req->ev);
-    if (c)
-        evhttp_connection_set_closecb(c, on_stream_close, req);
-    else
-        req->client_gone = true;
+    if (!c) {
+        req->client_gone = true; /* nothing to send to; request_stream_end frees ev */
+        return;
+    }
+    evhttp_connection_set_closecb(c, on_stream_close, req);
     evhttp_send_reply_start(req->ev, status, NULL);
 }
 
@@ -409,7 +437,35 @@ void request_stream_chunk(struct request *req, struct evbuffer *buf,
         return;
     }
     req->stream_sent = sent;
+    if (evbuffer_get_length(buf) == 0) {
+        /* libevent calls nothing back for an empty chunk: continue from the
+         * loop, never from inside this call. */
+        if (!req->defer_ev)
+            req->defer_ev = event_new(req->gw->base, -1, 0, on_deferred_sent, req);
+        event_active(req->defer_ev, EV_TIMEOUT, 0);
+        return;
+    }
     evhttp_send_reply_chunk_with_cb(req->ev, buf, on_chunk_written, req);
+}
+
+void request_stream_abort(struct request *req)
+{
+    if (req->virt) {
+        finish(req);
+        return;
+    }
+    struct evhttp_connection *c = req->ev_dead ? NULL : evhttp_request_get_connection(req->ev);
+    server_request_done(req->gw->server, req);
+    if (c) {
+        /* Freeing the connection frees the request with it and sends no
+         * final chunk: the client sees a broken transfer, not a short answer. */
+        evhttp_connection_set_closecb(c, NULL, NULL);
+        req->ev_dead = true;
+        evhttp_connection_free(c);
+    } else if (!req->ev_dead) {
+        evhttp_send_reply_end(req->ev); /* detached: this frees it */
+    }
+    finish(req);
 }
 
 bool request_stream_gone(const struct request *req)

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
@@ -73,6 +74,7 @@ struct request {
     bool ev_dead;                     /* libevent frees ev with its connection: never touch it */
     char user_agent[128];             /* for the access log (copied at arrival) */
     void (*stream_sent)(struct request *); /* waiting for a chunk to be written */
+    struct event *defer_ev;           /* completes an empty chunk from the loop */
     struct request_virtual *virt;     /* a /Bulk operation (no HTTP exchange), or NULL */
     json_t *(*transform)(struct request *req, json_t *doc); /* rewrites each JSON reply
                                       * document (steals doc, returns a new reference)
@@ -112,6 +114,10 @@ void request_stream_start(struct request *req, int status);
 void request_stream_chunk(struct request *req, struct evbuffer *buf,
                           void (*sent)(struct request *req));
 bool request_stream_gone(const struct request *req);
+/* Ends a stream that cannot be completed (a database error halfway): the
+ * connection is closed without the final chunk, so the client sees a failed
+ * transfer instead of a truncated document. */
+void request_stream_abort(struct request *req);
 void request_stream_end(struct request *req);
 
 /* Adds a response header (before the reply). */

@@ -220,6 +220,44 @@ bool scim_list_append(struct request *req, struct pg_query *q,
     return true;
 }
 
+const char *const scim_sql_delete_memberships =
+    "WITH g AS (DELETE FROM group_members WHERE org_id = $1 AND member_id = $2"
+    "  RETURNING group_id),"
+    " v AS (UPDATE groups SET version = version + 1, updated_at = now()"
+    "  WHERE org_id = $1 AND id IN (SELECT group_id FROM g) RETURNING id)"
+    " SELECT scimgate_assert(coalesce((SELECT array_agg(group_id ORDER BY group_id COLLATE \"C\")"
+    "  FROM g), '{}') = $3::text[], '" SQLSTATE_VERSION_CHANGED "',"
+    "  'memberships changed concurrently'), (SELECT count(*) FROM v)";
+
+char *scim_id_array_literal(const json_t *arr, const char *key)
+{
+    size_t n = json_array_size(arr);
+    const char **ids = xcalloc(n ? n : 1, sizeof *ids);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = json_string_value(json_object_get(json_array_get(arr, i), key));
+        if (id)
+            ids[k++] = id;
+    }
+    /* Byte order, as array_agg(... ORDER BY) with COLLATE "C" sorts them. */
+    for (size_t i = 1; i < k; i++)
+        for (size_t j = i; j > 0 && strcmp(ids[j - 1], ids[j]) > 0; j--) {
+            const char *t = ids[j];
+            ids[j] = ids[j - 1];
+            ids[j - 1] = t;
+        }
+    struct strbuf b = {0};
+    strbuf_putc(&b, '{');
+    for (size_t i = 0; i < k; i++) {
+        if (i)
+            strbuf_putc(&b, ',');
+        strbuf_printf(&b, "\"%s\"", ids[i]); /* ids are [A-Za-z0-9_] */
+    }
+    strbuf_putc(&b, '}');
+    free(ids);
+    return strbuf_detach(&b);
+}
+
 bool scim_projection_from_query(struct request *req, const struct scim_resource_type *rt,
                                 struct scim_projection **out)
 {

@@ -53,6 +53,15 @@ bool scim_list_append(struct request *req, struct pg_query *q,
 bool scim_projection_from_query(struct request *req, const struct scim_resource_type *rt,
                                 struct scim_projection **out);
 
+/* Statement for deleting a user or group: removes its memberships in other
+ * groups ($1 org, $2 member id), bumps those groups' versions, and aborts
+ * with SGV01 unless they are exactly $3 (a text[] of group ids, as read
+ * before: the events describe them). Run it after the row's own DELETE, whose
+ * lock keeps new memberships out. */
+extern const char *const scim_sql_delete_memberships;
+/* The ids of a JSON array of objects (field key) as a text[] literal (new). */
+char *scim_id_array_literal(const json_t *arr, const char *key);
+
 /* W/"<version>" into buf (at least 32 bytes). */
 const char *scim_etag(long long version, char *buf, size_t len);
 /* If-Match: true when absent, "*", or one of its entity tags names version

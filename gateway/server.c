@@ -102,8 +102,8 @@ static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
 {
     struct server *s = arg;
     SSL *ssl = SSL_new(s->tls);
-    if (!ssl)
-        return NULL;
+    if (!ssl) /* never fall back to plain HTTP on the TLS port */
+        util_fatal("cannot create a TLS session (out of memory)");
     return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                           BEV_OPT_CLOSE_ON_FREE);
 }
@@ -375,9 +375,21 @@ static bool route(struct request *req)
     unsigned allowed;
     enum evhttp_cmd_type m = req->method;
     req->route = router_match(req->path, m, req->params, &req->nparams, &allowed);
-    if (!req->route && m == EVHTTP_REQ_HEAD && (allowed & EVHTTP_REQ_GET))
-        req->route = router_match(req->path, EVHTTP_REQ_GET, req->params, &req->nparams,
-                                  &allowed);
+    if (!req->route && m == EVHTTP_REQ_HEAD && (allowed & EVHTTP_REQ_GET)) {
+        /* HEAD is served for the health and metrics routes (load balancers
+         * probe with it); its reply never carries a body. */
+        const struct route *get =
+            router_match(req->path, EVHTTP_REQ_GET, req->params, &req->nparams, &allowed);
+        if (get && get->style == REQ_STYLE_PLAIN)
+            req->route = get;
+        else
+            for (int i = 0; i < req->nparams; i++) {
+                free(req->params[i]);
+                req->params[i] = NULL;
+            }
+        if (!req->route)
+            req->nparams = 0;
+    }
     if (req->route) {
         req->style = req->route->style;
         return true;

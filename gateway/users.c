@@ -678,9 +678,12 @@ static void delete_read(struct pg_query *q, void *arg)
     pg_query_param(w, req->org_id);
     pg_query_param(w, op->old.id);
     pg_query_param_int(w, op->old.version);
-    pg_query_sql(w, "DELETE FROM group_members WHERE org_id = $1 AND member_id = $2");
+    char *expected = scim_id_array_literal(op->member_groups, "id");
+    pg_query_sql(w, scim_sql_delete_memberships);
     pg_query_param(w, req->org_id);
     pg_query_param(w, op->old.id);
+    pg_query_param(w, expected);
+    free(expected);
     struct outbox *ob = outbox_new(req->org_id);
     outbox_add(ob, "scimUser.deleted", op->old.id, event_data(req, product_user(req, &gone)));
     size_t i;

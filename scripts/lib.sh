@@ -54,7 +54,7 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {
     local p
     for _ in $(seq 1 100); do
-        p=$((20000 + RANDOM % 30000))
+        p=$((15000 + RANDOM % 17000))  # below the ephemeral range (32768-)
         port_in_use "$p" || { echo "$p"; return 0; }
     done
     die "no free port found"

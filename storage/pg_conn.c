@@ -1,7 +1,9 @@
 /*
  * pg_conn.c - one libpq connection on the event loop.
  *
- * States: DOWN (no PGconn, a reconnect timer armed) -> CONNECTING (driving
+ * States: DOWN (no PGconn, a reconnect timer armed) -> RESOLVING (when the
+ * host is a name: libpq would call getaddrinfo and block the loop, so evdns
+ * resolves it and libpq gets the address as hostaddr) -> CONNECTING (driving
  * PQconnectPoll from one-shot read/write events, re-reading PQsocket before
  * every wait because libpq may change sockets while it tries addresses) ->
  * SETUP (pipeline mode entered, the session set-up segment in flight) -> READY.
@@ -22,9 +24,14 @@
  */
 #include "pg_conn.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <event2/dns.h>
+#include <event2/util.h>
 
 #include "log.h"
 #include "pg_internal.h"
@@ -32,6 +39,7 @@
 
 enum pg_conn_state {
     PGC_DOWN,       /* no connection; reconnect timer armed (or not started) */
+    PGC_RESOLVING,  /* looking the host name up with evdns */
     PGC_CONNECTING, /* PQconnectPoll in progress */
     PGC_SETUP,      /* connected, session set-up segment in flight */
     PGC_READY,      /* usable */
@@ -54,6 +62,10 @@ struct pg_conn {
     int ninflight;
     int failures;                    /* consecutive failed attempts */
     bool flushing;                   /* write_ev armed */
+    char *resolve_host;              /* a host name to resolve first, or NULL */
+    struct evdns_base *dns;          /* resolver for resolve_host */
+    struct evdns_getaddrinfo_request *dns_req; /* lookup in flight */
+    char hostaddr[INET6_ADDRSTRLEN]; /* the address it resolved to */
 };
 
 static void start_connect(struct pg_conn *c);
@@ -63,6 +75,36 @@ static void on_write(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 static void on_retry(evutil_socket_t fd, short what, void *arg);
 static bool write_query(struct pg_conn *c, struct pg_query *q);
+
+/* The host name libpq would resolve with a blocking getaddrinfo, or NULL:
+ * none when an address is given (hostaddr), the host is numeric or a socket
+ * directory, or several hosts are listed (libpq's own fallback order is kept
+ * for those). */
+static char *host_to_resolve(const char *conninfo)
+{
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+    PQfreemem(err);
+    const char *host = NULL, *hostaddr = NULL;
+    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "hostaddr") == 0)
+            hostaddr = o->val;
+    }
+    if (!host)
+        host = getenv("PGHOST");
+    if (!hostaddr)
+        hostaddr = getenv("PGHOSTADDR");
+    char *out = NULL;
+    unsigned char buf[16];
+    if (host && *host && !(hostaddr && *hostaddr) && host[0] != '/' && host[0] != '@' &&
+        !strchr(host, ',') && inet_pton(AF_INET, host, buf) != 1 &&
+        inet_pton(AF_INET6, host, buf) != 1)
+        out = xstrdup(host);
+    PQconninfoFree(opts);
+    return out;
+}
 
 struct pg_conn *pg_conn_create(struct event_base *base, const struct pg_conn_opts *opts,
                                const struct pg_conn_hooks *hooks, void *arg)
@@ -85,6 +127,13 @@ struct pg_conn *pg_conn_create(struct event_base *base, const struct pg_conn_opt
     c->hooks = *hooks;
     c->arg = arg;
     c->sock = -1;
+    c->resolve_host = host_to_resolve(c->opts.conninfo);
+    if (c->resolve_host) {
+        c->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+        if (!c->dns)
+            c->dns = evdns_base_new(base, 0);
+        evdns_base_load_hosts(c->dns, NULL);
+    }
     c->timer = evtimer_new(base, on_timer, c);
     c->retry_ev = evtimer_new(base, on_retry, c);
     TAILQ_INIT(&c->inflight);
@@ -116,6 +165,9 @@ void pg_conn_free(struct pg_conn *c)
     event_del(c->retry_ev);
     event_free(c->timer);
     event_free(c->retry_ev);
+    if (c->dns)
+        evdns_base_free(c->dns, 0);
+    free(c->resolve_host);
     free((char *)c->opts.conninfo);
     free((char *)c->opts.application_name);
     for (char **p = c->listen; *p; p++)
@@ -126,7 +178,7 @@ void pg_conn_free(struct pg_conn *c)
 
 bool pg_conn_ready(const struct pg_conn *c)
 {
-    return c->state == PGC_READY;
+    return c && c->state == PGC_READY;
 }
 
 int pg_conn_inflight(const struct pg_conn *c)
@@ -165,6 +217,12 @@ static void schedule_retry(struct pg_conn *c)
 static void reset(struct pg_conn *c, enum pg_status st, const char *why)
 {
     bool was_ready = c->state == PGC_READY || c->state == PGC_SETUP;
+    if (c->dns_req) {
+        struct evdns_getaddrinfo_request *r = c->dns_req;
+        c->dns_req = NULL;
+        c->state = PGC_DOWN;
+        evdns_getaddrinfo_cancel(r); /* its callback sees EVUTIL_EAI_CANCEL */
+    }
     free_events(c);
     event_del(c->timer);
     if (c->pg) {
@@ -284,10 +342,15 @@ static void poll_connect(struct pg_conn *c)
     send_setup(c);
 }
 
-static void start_connect(struct pg_conn *c)
+/* TCP keepalives find a silently dead connection (the listener's above all)
+ * within about a minute; settings in DATABASE_URL win. */
+static void connect_now(struct pg_conn *c, const char *hostaddr)
 {
-    const char *keys[] = {"dbname", "application_name", NULL};
-    const char *vals[] = {c->opts.conninfo, c->opts.application_name, NULL};
+    const char *keys[] = {"keepalives", "keepalives_idle", "keepalives_interval",
+                          "keepalives_count", "dbname", "application_name",
+                          hostaddr ? "hostaddr" : NULL, NULL};
+    const char *vals[] = {"1", "30", "10", "3", c->opts.conninfo, c->opts.application_name,
+                          hostaddr, NULL};
     c->pg = PQconnectStartParams(keys, vals, 1);
     if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
         conn_error(c, "cannot start a database connection");
@@ -295,9 +358,47 @@ static void start_connect(struct pg_conn *c)
     }
     PQsetNoticeReceiver(c->pg, on_notice, c);
     c->state = PGC_CONNECTING;
-    arm_timer(c, c->opts.connect_timeout_ms);
     /* libpq's documented first step: behave as if PQconnectPoll said WRITING. */
     wait_socket(c, EV_WRITE);
+}
+
+static void on_resolved(int err, struct evutil_addrinfo *ai, void *arg)
+{
+    struct pg_conn *c = arg;
+    if (err == EVUTIL_EAI_CANCEL)
+        return; /* reset() cancelled it and has moved on */
+    c->dns_req = NULL;
+    if (err || !ai) {
+        char why[300];
+        snprintf(why, sizeof why, "cannot resolve the database host \"%s\": %s",
+                 c->resolve_host, evutil_gai_strerror(err));
+        if (ai)
+            evutil_freeaddrinfo(ai);
+        reset(c, PG_ERR_UNAVAILABLE, why);
+        return;
+    }
+    const void *addr = ai->ai_family == AF_INET6
+                           ? (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr
+                           : (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+    evutil_inet_ntop(ai->ai_family, addr, c->hostaddr, sizeof c->hostaddr);
+    evutil_freeaddrinfo(ai);
+    connect_now(c, c->hostaddr);
+}
+
+static void start_connect(struct pg_conn *c)
+{
+    arm_timer(c, c->opts.connect_timeout_ms);
+    if (!c->resolve_host) {
+        connect_now(c, NULL);
+        return;
+    }
+    c->state = PGC_RESOLVING;
+    struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    /* The callback may run before this returns (a name from /etc/hosts). */
+    struct evdns_getaddrinfo_request *r =
+        evdns_getaddrinfo(c->dns, c->resolve_host, NULL, &hints, on_resolved, c);
+    if (c->state == PGC_RESOLVING)
+        c->dns_req = r;
 }
 
 /* ---- queries ---- */
@@ -409,7 +510,15 @@ static int collect_results(struct pg_conn *c)
     while (c->state != PGC_DOWN && (q = TAILQ_FIRST(&c->inflight)) && !PQisBusy(c->pg)) {
         PGresult *res = PQgetResult(c->pg);
         if (!res) {
-            q->next_result++; /* end of one statement's results */
+            if (PQstatus(c->pg) == CONNECTION_BAD || q->next_result >= q->nstmts) {
+                conn_error(c, "lost sync with the database");
+                return finished;
+            }
+            /* One statement finished: the timer measures the next one, as
+             * the server's statement_timeout does. */
+            q->next_result++;
+            q->sent_us = util_mono_us();
+            arm_head_timer(c);
             continue;
         }
         switch (PQresultStatus(res)) {
@@ -465,7 +574,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     struct pg_conn *c = arg;
     (void)fd;
     (void)what;
-    if (c->state == PGC_CONNECTING) {
+    if (c->state == PGC_CONNECTING || c->state == PGC_RESOLVING) {
         reset(c, PG_ERR_UNAVAILABLE, "database connection attempt timed out");
         return;
     }

@@ -37,6 +37,9 @@ struct pg_query {
     bool internal;            /* session set-up, freed by the connection itself */
     bool borrowed_stmts;      /* a group commit: the statements belong to its members */
     char key[64];             /* ordering key within a group commit (the organization) */
+    int tail;                 /* first statement that must follow every other write's
+                               * statements in a group commit (-1: none) */
+    int *order;               /* group commit: member statement index of each statement */
     void (*acquire_cb)(struct pg_conn *, enum pg_status, void *); /* a lease request */
     struct pg_conn *acquired; /* the leased connection, for acquire_cb */
     TAILQ_ENTRY(pg_query) link; /* in the pool's wait queue or a conn's in-flight FIFO */

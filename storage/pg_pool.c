@@ -53,6 +53,7 @@ struct pg_pool {
     int lanes_busy;                /* group commits in flight */
     struct event *group_ev;        /* starts groups from the loop */
     uint64_t commits, grouped, regrouped;
+    bool closing;                  /* pg_pool_free is running: fail everything new */
 };
 
 struct group {
@@ -147,9 +148,21 @@ static void on_queue_timer(evutil_socket_t fd, short what, void *arg)
     arm_queue_timer(pool);
 }
 
+/* Leases never take the whole pool: transactions waiting on a row lock must
+ * not starve every other request (at most size - 2, and at least 1). */
+static bool lease_allowed(const struct pg_pool *pool)
+{
+    int held = 0, cap = pool->opts.size - 2 < 1 ? 1 : pool->opts.size - 2;
+    for (int i = 0; i < pool->opts.size; i++)
+        held += pool->slots[i].held;
+    return held < cap;
+}
+
 static struct pool_slot *pick(struct pg_pool *pool, bool need_idle)
 {
     struct pool_slot *best = NULL;
+    if (need_idle && !lease_allowed(pool))
+        return NULL;
     for (int i = 0; i < pool->opts.size; i++) {
         struct pool_slot *s = &pool->slots[i];
         if (s->held || !pg_conn_ready(s->conn))
@@ -167,11 +180,17 @@ static struct pool_slot *pick(struct pg_pool *pool, bool need_idle)
 
 static void dispatch(struct pg_pool *pool)
 {
-    struct pg_query *q;
-    while ((q = TAILQ_FIRST(&pool->waiting))) {
+    struct pg_query *q, *next;
+    /* In arrival order; a lease that has to wait does not hold up the plain
+     * queries behind it (those need any connection with room). */
+    for (q = TAILQ_FIRST(&pool->waiting); q; q = next) {
+        next = TAILQ_NEXT(q, link);
         struct pool_slot *s = pick(pool, q->acquire_cb != NULL);
-        if (!s)
+        if (!s) {
+            if (q->acquire_cb)
+                continue;
             break;
+        }
         TAILQ_REMOVE(&pool->waiting, q, link);
         pool->nwaiting--;
         if (q->acquire_cb) {
@@ -257,15 +276,22 @@ void pg_pool_free(struct pg_pool *pool)
 {
     if (!pool)
         return;
-    for (int i = 0; i < pool->opts.size; i++)
+    /* From here on every submission fails at once; callbacks below may submit
+     * again (the next step of a /Bulk request) and must find no connection. */
+    pool->closing = true;
+    for (int i = 0; i < pool->opts.size; i++) {
         pg_conn_free(pool->slots[i].conn);
+        pool->slots[i].conn = NULL;
+    }
     fail_waiting(pool, PG_ERR_UNAVAILABLE, "shutting down", 0);
     struct pg_query *w;
     while ((w = TAILQ_FIRST(&pool->writes))) {
         TAILQ_REMOVE(&pool->writes, w, link);
+        pool->nwrites--;
         fail(pool, w, PG_ERR_UNAVAILABLE, "shutting down");
     }
-    run_done(-1, 0, pool);
+    while (!TAILQ_EMPTY(&pool->done))
+        run_done(-1, 0, pool);
     event_free(pool->group_ev);
     event_free(pool->done_ev);
     event_free(pool->queue_timer);
@@ -275,6 +301,8 @@ void pg_pool_free(struct pg_pool *pool)
 
 bool pg_pool_up(const struct pg_pool *pool)
 {
+    if (pool->closing)
+        return false;
     for (int i = 0; i < pool->opts.size; i++)
         if (pg_conn_ready(pool->slots[i].conn))
             return true;
@@ -283,7 +311,7 @@ bool pg_pool_up(const struct pg_pool *pool)
 
 bool pg_pool_settled(const struct pg_pool *pool)
 {
-    if (pg_pool_up(pool))
+    if (pool->closing || pg_pool_up(pool))
         return true;
     for (int i = 0; i < pool->opts.size; i++)
         if (pg_conn_failures(pool->slots[i].conn) == 0)
@@ -295,7 +323,7 @@ void pg_pool_get_stats(const struct pg_pool *pool, struct pg_pool_stats *out)
 {
     memset(out, 0, sizeof *out);
     out->size = pool->opts.size;
-    for (int i = 0; i < pool->opts.size; i++) {
+    for (int i = 0; i < pool->opts.size && !pool->closing; i++) {
         const struct pool_slot *s = &pool->slots[i];
         out->connected += pg_conn_ready(s->conn);
         out->busy += pg_conn_inflight(s->conn) > 0;
@@ -347,14 +375,19 @@ void pg_pool_acquire(struct pg_pool *pool, pg_acquire_cb cb, void *arg)
 void pg_pool_submit_on(struct pg_pool *pool, struct pg_conn *conn, struct pg_query *q,
                        pg_query_cb cb, void *arg)
 {
-    (void)pool;
     q->cb = cb;
     q->arg = arg;
+    if (pool->closing) {
+        fail(pool, q, PG_ERR_UNAVAILABLE, "shutting down");
+        return;
+    }
     pg_conn_send(conn, q);
 }
 
 void pg_pool_release(struct pg_pool *pool, struct pg_conn *conn)
 {
+    if (pool->closing)
+        return;
     for (int i = 0; i < pool->opts.size; i++) {
         struct pool_slot *s = &pool->slots[i];
         if (s->conn != conn)
@@ -380,6 +413,12 @@ static int by_key(const void *a, const void *b)
     return c ? c : (x->created_us < y->created_us ? -1 : x->created_us > y->created_us);
 }
 
+/* Member index of combined statement k: order[] holds member << 16 | stmt. */
+static int member_of(const struct pg_query *combined, int k)
+{
+    return combined->order[k] >> 16;
+}
+
 static void group_done(struct pg_query *combined, void *arg)
 {
     struct group *g = arg;
@@ -387,27 +426,40 @@ static void group_done(struct pg_query *combined, void *arg)
     pool->lanes_busy--;
     enum pg_status st = pg_query_status(combined);
     if (st == PG_OK) {
-        int idx = 0;
         for (int i = 0; i < g->n; i++) {
             struct pg_query *m = g->members[i];
             m->results = xcalloc((size_t)m->nstmts, sizeof *m->results);
-            for (int j = 0; j < m->nstmts; j++, idx++) {
-                m->results[j] = combined->results ? combined->results[idx] : NULL;
-                if (combined->results)
-                    combined->results[idx] = NULL;
-            }
-            pg_query_complete(m);
         }
-    } else if (st == PG_ERR_SQL && g->n > 1) {
-        /* The whole group rolled back: every write runs again on its own. */
-        pool->regrouped += (uint64_t)g->n;
+        for (int k = 0; k < combined->nstmts; k++) {
+            struct pg_query *m = g->members[member_of(combined, k)];
+            m->results[combined->order[k] & 0xffff] =
+                combined->results ? combined->results[k] : NULL;
+            if (combined->results)
+                combined->results[k] = NULL;
+        }
         for (int i = 0; i < g->n; i++)
-            enqueue(pool, g->members[i]);
+            pg_query_complete(g->members[i]);
+    } else if (st == PG_ERR_SQL && g->n > 1 && combined->failed_stmt >= 0) {
+        /* The group rolled back. The write whose statement failed runs alone
+         * (it fails alone, or succeeds if another write caused it); the others
+         * go back to the front of the queue, in order, as the next group. */
+        int bad = member_of(combined, combined->failed_stmt);
+        pool->regrouped += (uint64_t)g->n;
+        for (int i = g->n - 1; i >= 0; i--) {
+            if (i == bad)
+                continue;
+            TAILQ_INSERT_HEAD(&pool->writes, g->members[i], link);
+            pool->nwrites++;
+        }
+        enqueue(pool, g->members[bad]);
     } else {
-        /* Unreachable database or lost connection: the outcome is unknown for
-         * all of them alike. */
+        /* A lone write's error, an unreachable database or a lost
+         * connection: each write gets that outcome. */
         for (int i = 0; i < g->n; i++) {
             pg_query_fail(g->members[i], st, combined->sqlstate, pg_query_error(combined));
+            g->members[i]->failed_stmt = combined->failed_stmt >= 0
+                                             ? combined->order[combined->failed_stmt] & 0xffff
+                                             : -1;
             pg_query_complete(g->members[i]);
         }
     }
@@ -415,6 +467,19 @@ static void group_done(struct pg_query *combined, void *arg)
     free(g);
     if (pool->nwrites)
         event_active(pool->group_ev, EV_TIMEOUT, 0);
+}
+
+static void add_statement(struct pg_query *combined, const struct pg_query *m, int mi, int j)
+{
+    if (combined->nstmts == combined->cap) {
+        combined->cap = combined->cap ? combined->cap * 2 : 8;
+        combined->stmts =
+            xrealloc(combined->stmts, (size_t)combined->cap * sizeof *combined->stmts);
+        combined->order =
+            xrealloc(combined->order, (size_t)combined->cap * sizeof *combined->order);
+    }
+    combined->order[combined->nstmts] = mi << 16 | j;
+    combined->stmts[combined->nstmts++] = m->stmts[j];
 }
 
 static void start_group(struct pg_pool *pool)
@@ -431,20 +496,20 @@ static void start_group(struct pg_pool *pool)
         g->members[g->n++] = q;
     }
     qsort(g->members, (size_t)g->n, sizeof *g->members, by_key);
+    /* Every write's body first, then every write's tail (its outbox
+     * statement, which locks the organization's event counter), in key
+     * order: counter locks are taken last and always in the same order. */
     struct pg_query *combined = pg_query_new();
     combined->borrowed_stmts = true;
-    for (int i = 0; i < g->n; i++) {
-        struct pg_query *m = g->members[i];
-        for (int j = 0; j < m->nstmts; j++) {
-            if (combined->nstmts == combined->cap) {
-                combined->cap = combined->cap ? combined->cap * 2 : 8;
-                combined->stmts =
-                    xrealloc(combined->stmts, (size_t)combined->cap * sizeof *combined->stmts);
-            }
-            combined->stmts[combined->nstmts++] = m->stmts[j];
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < g->n; i++) {
+            struct pg_query *m = g->members[i];
+            int tail = m->tail >= 0 && m->tail < m->nstmts ? m->tail : m->nstmts;
+            for (int j = pass ? tail : 0; j < (pass ? m->nstmts : tail); j++)
+                add_statement(combined, m, i, j);
+            if (m->timeout_ms > combined->timeout_ms)
+                combined->timeout_ms = m->timeout_ms;
         }
-        if (m->timeout_ms > combined->timeout_ms)
-            combined->timeout_ms = m->timeout_ms;
     }
     pool->lanes_busy++;
     pool->commits++;

@@ -13,6 +13,7 @@ struct pg_query *pg_query_new(void)
     struct pg_query *q = xcalloc(1, sizeof *q);
     q->status = PG_PENDING;
     q->failed_stmt = -1;
+    q->tail = -1;
     q->created_us = util_mono_us();
     return q;
 }
@@ -35,6 +36,7 @@ void pg_query_free(struct pg_query *q)
         free(s->lengths);
     }
     free(q->stmts);
+    free(q->order);
     free(q->results);
     free(q->error);
     free(q);
@@ -122,6 +124,11 @@ void pg_query_paramf(struct pg_query *q, const char *fmt, ...)
 void pg_query_set_key(struct pg_query *q, const char *key)
 {
     snprintf(q->key, sizeof q->key, "%s", key ? key : "");
+}
+
+void pg_query_set_tail(struct pg_query *q, int first)
+{
+    q->tail = first;
 }
 
 void pg_query_set_timeout(struct pg_query *q, int timeout_ms)
@@ -228,7 +235,8 @@ void pg_query_take_result(struct pg_query *q, PGresult *res)
     if (!q->results)
         q->results = xcalloc((size_t)q->nstmts, sizeof *q->results);
     ExecStatusType st = PQresultStatus(res);
-    if (st == PGRES_FATAL_ERROR) {
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK && st != PGRES_EMPTY_QUERY &&
+        st != PGRES_SINGLE_TUPLE) {
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
         if (q->failed_stmt < 0)

@@ -92,6 +92,11 @@ int pg_query_ntuples(const struct pg_query *q, int i);
  * writes of one commit run in key order, so concurrent commits take the
  * organizations' row locks in the same order. */
 void pg_query_set_key(struct pg_query *q, const char *key);
+/* Marks statements first.. as the write's tail: in a group commit they run
+ * after every write's other statements. The outbox statement, which takes
+ * the organization's event-counter lock, is a tail, so no transaction ever
+ * holds that lock while it waits for a row lock. */
+void pg_query_set_tail(struct pg_query *q, int first);
 /* Per-query timeout override in milliseconds (0 = the pool's default). */
 void pg_query_set_timeout(struct pg_query *q, int timeout_ms);
 

@@ -92,6 +92,7 @@ int outbox_append(const struct outbox *o, struct pg_query *q)
     pg_query_sql(q, append_sql);
     pg_query_param(q, o->org_id);
     pg_query_param_json(q, o->events);
+    pg_query_set_tail(q, pg_query_nstmts(q) - 1);
     return pg_query_nstmts(q) - 1;
 }
 

@@ -72,7 +72,7 @@ static void maybe_release(struct worker *w)
 
 static void maybe_stopped(struct worker *w)
 {
-    if (w->stopping && w->inflight == 0 && w->stopped) {
+    if (w->stopping && w->inflight == 0 && !w->claiming && w->stopped) {
         void (*done)(void *) = w->stopped;
         w->stopped = NULL;
         log_info("webhook worker stopped", LF_INT("delivered", w->delivered),
@@ -220,6 +220,43 @@ static struct job *job_from_row(struct worker *w, const PGresult *r, int i)
     return j;
 }
 
+static void given_back(struct pg_query *q, void *arg)
+{
+    struct worker *w = arg;
+    (void)q;
+    w->pending_db--;
+    w->claiming = false;
+    if (w->freed)
+        maybe_release(w);
+    else
+        maybe_stopped(w);
+}
+
+/* Stopping while a claim was out: release what it claimed, attempt count
+ * included, so another worker sends them without waiting for the lease. */
+static void give_back(struct worker *w, const PGresult *r)
+{
+    json_t *ids = json_array();
+    for (int i = 0; i < PQntuples(r); i++)
+        json_array_append_new(ids, json_pack("[s,s]", pg_value(r, i, 0), pg_value(r, i, 1)));
+    if (json_array_size(ids) == 0) {
+        json_decref(ids);
+        maybe_stopped(w);
+        return;
+    }
+    struct pg_query *q = pg_query_new();
+    pg_query_sql(q, "UPDATE deliveries d SET lease_owner = NULL, lease_until = NULL,"
+                    " attempts = d.attempts - 1"
+                    " FROM json_array_elements($1::json) AS x(k)"
+                    " WHERE d.org_id = x.k->>0 AND d.id = x.k->>1 AND d.lease_owner = $2");
+    pg_query_param_json(q, ids);
+    pg_query_param(q, w->owner);
+    json_decref(ids);
+    w->claiming = true; /* still owes the database an answer */
+    w->pending_db++;
+    pg_pool_submit(w->gw->pool, q, given_back, w);
+}
+
 static void on_claimed(struct pg_query *q, void *arg)
 {
     struct worker *w = arg;
@@ -236,6 +273,10 @@ static void on_claimed(struct pg_query *q, void *arg)
     }
     const PGresult *r = pg_query_result(q, 0);
     int n = PQntuples(r);
+    if (w->stopping) {
+        give_back(w, r);
+        return;
+    }
     for (int i = 0; i < n; i++) {
         struct job *j = job_from_row(w, r, i);
         w->inflight++;

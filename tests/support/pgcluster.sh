@@ -35,7 +35,7 @@ start)
     as_pg "$PGBIN/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --no-locale \
         --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log"; exit 1; }
     for _ in $(seq 1 50); do
-        port=$((20000 + RANDOM % 30000))
+        port=$((15000 + RANDOM % 17000))  # below the ephemeral range
         port_in_use "$port" && continue
         if as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
             -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off \
