@@ -66,6 +66,9 @@ static const struct setting settings[] = {
      "64", 1, 10000, "writes per group commit at most"},
     {"SCIMGATE_DB_GROUP_COMMIT_LANES", "db-group-commit-lanes", SET_INT,
      OFF(db_group_commit_lanes), "1", 1, 64, "group commits in flight at once"},
+    {"SCIMGATE_DB_PREPARE", "db-prepare", SET_BOOL, OFF(db_prepare), "true", 0, 0,
+     "prepare each distinct statement once per connection (set false behind a "
+     "transaction-mode pooler that cannot keep prepared statements)"},
     {"SCIMGATE_MAX_BODY_BYTES", "max-body-bytes", SET_INT, OFF(max_body_bytes), "1048576",
      1024, 1073741824, "request body cap in bytes (413 above it)"},
     {"SCIMGATE_HTTP_TIMEOUT_S", "http-timeout", SET_INT, OFF(http_timeout_s), "30", 1, 3600,

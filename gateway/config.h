@@ -30,6 +30,7 @@ struct config {
     bool db_group_commit;        /* commit concurrent writes together */
     int db_group_commit_max;     /* writes per group commit at most */
     int db_group_commit_lanes;   /* group commits in flight at once */
+    bool db_prepare;             /* prepared statements per connection */
     int max_body_bytes;          /* request body cap (413 above) */
     int http_timeout_s;          /* header/body read timeout and keep-alive idle timeout */
     int shutdown_timeout_s;      /* graceful drain limit on SIGTERM */

@@ -152,6 +152,7 @@ static void setup_common(struct process *p, const struct config *cfg, const char
         .group_commit = cfg->db_group_commit,
         .group_commit_max = cfg->db_group_commit_max,
         .group_commit_lanes = cfg->db_group_commit_lanes,
+        .prepare = cfg->db_prepare,
     };
     p->gw.pool = pg_pool_create(p->gw.base, &po);
     p->gw.metrics = metrics_create();

@@ -17,6 +17,12 @@
  * FIFO `inflight` matches segments to queries. A write that cannot complete
  * (PQflush returns 1) arms a one-shot write event until the buffer drains.
  *
+ * With opts.prepare, each distinct statement text is named and prepared once
+ * per session: the first segment that uses it sends a Parse before the
+ * Execute (its extra result is consumed here), and the name is used only once
+ * that Parse succeeded; until then other segments send the text unnamed. The
+ * cache is capped and forgotten with the session.
+ *
  * Any I/O failure or an expired query timer closes the connection, fails every
  * in-flight query, and schedules a reconnect with exponential backoff and
  * jitter. Completed and failed queries go to the owner's on_done hook; this
@@ -33,6 +39,7 @@
 #include <event2/dns.h>
 #include <event2/util.h>
 
+#include "hmap.h"
 #include "log.h"
 #include "pg_internal.h"
 #include "util.h"
@@ -66,7 +73,17 @@ struct pg_conn {
     struct evdns_base *dns;          /* resolver for resolve_host */
     struct evdns_getaddrinfo_request *dns_req; /* lookup in flight */
     char hostaddr[INET6_ADDRSTRLEN]; /* the address it resolved to */
+    struct hmap *prepared;           /* statement text -> struct prepared (this session) */
+    unsigned next_name;              /* for naming prepared statements */
 };
+
+/* A statement prepared (or being prepared) on the current session. */
+struct prepared {
+    char name[16];
+    bool ready; /* the server confirmed the Parse */
+};
+
+enum { MAX_PREPARED = 512 }; /* distinct statements kept per session */
 
 static void start_connect(struct pg_conn *c);
 static void reset(struct pg_conn *c, enum pg_status st, const char *why);
@@ -214,6 +231,23 @@ static void schedule_retry(struct pg_conn *c)
 
 /* Closes the connection and fails what is in flight. why == NULL means an
  * orderly close (no reconnect, no log). */
+static void free_prepared(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    free(value);
+}
+
+/* The session is gone, and its prepared statements with it. */
+static void forget_prepared(struct pg_conn *c)
+{
+    if (!c->prepared)
+        return;
+    hmap_each(c->prepared, free_prepared, NULL);
+    hmap_free(c->prepared);
+    c->prepared = NULL;
+}
+
 static void reset(struct pg_conn *c, enum pg_status st, const char *why)
 {
     bool was_ready = c->state == PGC_READY || c->state == PGC_SETUP;
@@ -230,6 +264,7 @@ static void reset(struct pg_conn *c, enum pg_status st, const char *why)
         c->pg = NULL;
     }
     c->state = PGC_DOWN;
+    forget_prepared(c);
     struct pg_query *q;
     while ((q = TAILQ_FIRST(&c->inflight))) {
         TAILQ_REMOVE(&c->inflight, q, link);
@@ -429,6 +464,40 @@ static void arm_head_timer(struct pg_conn *c)
     arm_timer(c, left > 0 ? (int)left : 0);
 }
 
+/* The prepared statement to run s with, or NULL to send it unnamed. Sets
+ * s->await_prepare when this segment must prepare it first. */
+static struct prepared *prepared_for(struct pg_conn *c, const struct pg_query *q,
+                                     struct pg_stmt *s)
+{
+    s->await_prepare = false;
+    if (!c->opts.prepare || q->internal)
+        return NULL;
+    if (!c->prepared)
+        c->prepared = hmap_create();
+    struct prepared *p = hmap_get(c->prepared, s->sql);
+    if (p)
+        return p->ready ? p : NULL;
+    if (hmap_count(c->prepared) >= MAX_PREPARED)
+        return NULL;
+    p = xcalloc(1, sizeof *p);
+    snprintf(p->name, sizeof p->name, "sg%u", c->next_name++);
+    hmap_put(c->prepared, s->sql, p);
+    s->await_prepare = true;
+    return p;
+}
+
+/* The outcome of a Parse sent for s: keep the name if it worked. */
+static void prepared_result(struct pg_conn *c, const struct pg_stmt *s, bool ok)
+{
+    struct prepared *p = c->prepared ? hmap_get(c->prepared, s->sql) : NULL;
+    if (!p)
+        return;
+    if (ok)
+        p->ready = true;
+    else
+        free(hmap_del(c->prepared, s->sql));
+}
+
 static bool write_query(struct pg_conn *c, struct pg_query *q)
 {
     q->sent_us = util_mono_us();
@@ -437,8 +506,16 @@ static bool write_query(struct pg_conn *c, struct pg_query *q)
     c->ninflight++;
     for (int i = 0; i < q->nstmts; i++) {
         struct pg_stmt *s = &q->stmts[i];
-        if (!PQsendQueryParams(c->pg, s->sql, s->nparams, NULL,
-                               (const char *const *)s->params, s->lengths, NULL, 0)) {
+        const char *const *params = (const char *const *)s->params;
+        struct prepared *p = prepared_for(c, q, s);
+        int ok;
+        if (!p)
+            ok = PQsendQueryParams(c->pg, s->sql, s->nparams, NULL, params, s->lengths, NULL, 0);
+        else
+            ok = (s->await_prepare ? PQsendPrepare(c->pg, p->name, s->sql, s->nparams, NULL)
+                                   : 1) &&
+                 PQsendQueryPrepared(c->pg, p->name, s->nparams, params, s->lengths, NULL, 0);
+        if (!ok) {
             conn_error(c, "cannot send a query");
             return false;
         }
@@ -509,16 +586,30 @@ static int collect_results(struct pg_conn *c)
     int finished = 0;
     while (c->state != PGC_DOWN && (q = TAILQ_FIRST(&c->inflight)) && !PQisBusy(c->pg)) {
         PGresult *res = PQgetResult(c->pg);
+        struct pg_stmt *s = q->next_result < q->nstmts ? &q->stmts[q->next_result] : NULL;
         if (!res) {
-            if (PQstatus(c->pg) == CONNECTION_BAD || q->next_result >= q->nstmts) {
+            if (PQstatus(c->pg) == CONNECTION_BAD || !s) {
                 conn_error(c, "lost sync with the database");
                 return finished;
+            }
+            if (s->await_prepare) { /* the end of the Parse's results: the Execute's follow */
+                s->await_prepare = false;
+                continue;
             }
             /* One statement finished: the timer measures the next one, as
              * the server's statement_timeout does. */
             q->next_result++;
             q->sent_us = util_mono_us();
             arm_head_timer(c);
+            continue;
+        }
+        if (s && s->await_prepare && PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+            bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+            prepared_result(c, s, ok);
+            if (ok || PQresultStatus(res) == PGRES_PIPELINE_ABORTED)
+                PQclear(res);
+            else
+                pg_query_take_result(q, res); /* the statement's own error, as unnamed */
             continue;
         }
         switch (PQresultStatus(res)) {
@@ -531,9 +622,15 @@ static int collect_results(struct pg_conn *c)
         case PGRES_PIPELINE_ABORTED:
             PQclear(res);
             break;
-        default:
+        default: {
+            /* A schema change under a prepared statement ("cached plan must
+             * not change result type"): prepare it afresh next time. */
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            if (s && state && strcmp(state, "0A000") == 0)
+                prepared_result(c, s, false);
             pg_query_take_result(q, res);
             break;
+        }
         }
     }
     return finished;

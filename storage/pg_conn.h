@@ -35,6 +35,8 @@ struct pg_conn_opts {
     int query_timeout_ms;         /* statement_timeout; the client timer adds a margin */
     int connect_timeout_ms;       /* limit of one connection attempt */
     const char *const *listen;    /* channels to LISTEN on, NULL-terminated, or NULL */
+    bool prepare;                 /* name and prepare each distinct statement once per
+                                   * session instead of parsing and planning it every time */
 };
 
 /* Creates an unconnected connection; pg_conn_start begins connecting. opts is

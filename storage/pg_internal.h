@@ -18,6 +18,7 @@ struct pg_stmt {
     int cap;          /* room in params/lengths */
     char **params;    /* owned values; NULL entries bind SQL NULL */
     int *lengths;     /* byte lengths of params */
+    bool await_prepare; /* its Parse was sent in this segment: one more result first */
 };
 
 struct pg_query {

@@ -259,6 +259,7 @@ struct pg_pool *pg_pool_create(struct event_base *base, const struct pg_pool_opt
         .conninfo = opts->conninfo,
         .application_name = opts->application_name,
         .query_timeout_ms = opts->query_timeout_ms > 0 ? opts->query_timeout_ms : 10000,
+        .prepare = opts->prepare,
     };
     pool->slots = xcalloc((size_t)pool->opts.size, sizeof *pool->slots);
     for (int i = 0; i < pool->opts.size; i++) {

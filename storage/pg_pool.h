@@ -30,6 +30,7 @@ struct pg_pool_opts {
     bool group_commit;            /* pg_pool_submit_write batches writes */
     int group_commit_max;         /* writes per commit at most */
     int group_commit_lanes;       /* group commits in flight at once */
+    bool prepare;                 /* prepared statements per connection (pg_conn_opts) */
 };
 
 struct pg_pool_stats {
