@@ -14,7 +14,6 @@
 
 #include <stdio.h>
 
-#include <openssl/evp.h>
 
 #include "hmap.h"
 #include "ids.h"
@@ -532,52 +531,4 @@ void auth_bootstrap_admin_key(struct auth *a)
     pg_query_param(q, display);
     pg_query_param(q, hash);
     pg_pool_submit(a->gw->pool, q, bootstrap_done, a);
-}
-
-/* ---- SCIM user passwords ---- */
-
-#define PBKDF2_ITERATIONS 2000
-
-static bool pbkdf2(const char *password, const unsigned char *salt, size_t saltlen,
-                   int iterations, unsigned char out[32])
-{
-    return PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, (int)saltlen, iterations,
-                             EVP_sha256(), 32, out) == 1;
-}
-
-char *auth_password_hash(const char *password)
-{
-    unsigned char salt[16], hash[32];
-    util_random(salt, sizeof salt);
-    if (!pbkdf2(password, salt, sizeof salt, PBKDF2_ITERATIONS, hash))
-        util_fatal("PBKDF2 failed");
-    char *s64 = util_base64(salt, sizeof salt), *h64 = util_base64(hash, sizeof hash);
-    char *out = xasprintf("pbkdf2-sha256$%d$%s$%s", PBKDF2_ITERATIONS, s64, h64);
-    free(s64);
-    free(h64);
-    return out;
-}
-
-bool auth_password_matches(const char *password, const char *stored)
-{
-    char copy[256];
-    if (strncmp(stored, "pbkdf2-sha256$", 14) != 0 || strlen(stored) >= sizeof copy)
-        return false;
-    snprintf(copy, sizeof copy, "%s", stored + 14);
-    char *iter = copy, *salt = strchr(iter, '$'), *hash = salt ? strchr(salt + 1, '$') : NULL;
-    if (!salt || !hash)
-        return false;
-    *salt++ = '\0';
-    *hash++ = '\0';
-    long long n;
-    size_t saltlen, hashlen;
-    if (!util_parse_int(iter, 1, 10000000, &n))
-        return false;
-    unsigned char *s = util_base64_decode(salt, &saltlen), *h = util_base64_decode(hash, &hashlen);
-    unsigned char got[32];
-    bool ok = s && h && hashlen == 32 && pbkdf2(password, s, saltlen, (int)n, got) &&
-              util_ct_equal(got, h, 32);
-    free(s);
-    free(h);
-    return ok;
 }

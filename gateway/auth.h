@@ -82,13 +82,6 @@ void auth_new_secret(const char *prefix, char *out, char *display_out, char *has
  * printed once on stdout. */
 void auth_bootstrap_admin_key(struct auth *a);
 
-/* A salted PBKDF2-HMAC-SHA256 hash of a SCIM user's password
- * ("pbkdf2-sha256$<iterations>$<salt>$<hash>", new string). scimgate never
- * authenticates end users; the hash only tells whether a later request sets
- * a different password, so the clear text is never stored. */
-char *auth_password_hash(const char *password);
-/* True when password hashes to stored (constant-time comparison). */
-bool auth_password_matches(const char *password, const char *stored);
 
 /* Drops a cached hash ("*" = everything); used by the NOTIFY listener. */
 void auth_invalidate(struct auth *a, const char *hash);

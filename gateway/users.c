@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "password.h"
 #include "ids.h"
 #include "mapping.h"
 #include "mapping_cache.h"
@@ -321,7 +322,7 @@ static void create_write(struct request *req)
     s->version = 1;
     s->created_ms = s->updated_ms = util_now_ms();
     s->deleted_ms = s->active ? 0 : s->created_ms;
-    s->password_hash = op->password ? auth_password_hash(op->password) : NULL;
+    s->password_hash = op->password ? password_hash(op->password) : NULL;
     s->groups = json_array();
 
     struct pg_query *q = pg_query_new();
@@ -445,7 +446,7 @@ static void start_update(struct request *req);
 static bool password_changed(const struct user_op *op)
 {
     return op->password && !(op->old.password_hash &&
-                              auth_password_matches(op->password, op->old.password_hash));
+                              password_matches(op->password, op->old.password_hash));
 }
 
 /* Computes op->new from op->old and the body. Replies and returns false on a
@@ -499,7 +500,7 @@ static bool compute(struct request *req, enum update_kind kind)
     n->deleted_ms = n->active ? 0 : (op->old.active ? n->updated_ms : op->old.deleted_ms);
     n->groups = json_incref(op->old.groups);
     if (password_changed(op))
-        n->password_hash = auth_password_hash(op->password);
+        n->password_hash = password_hash(op->password);
     else if (op->old.password_hash)
         n->password_hash = xstrdup(op->old.password_hash);
     return true;
