@@ -1,14 +1,29 @@
 /*
- * log.c - JSON-lines logger on stderr, one write(2) per line.
+ * log.c - JSON-lines logger on stderr.
+ *
+ * Outside an event loop every line is one write(2). While a loop runs
+ * (log_batch), debug and info lines - the access log - are collected and
+ * written together when the loop has run the callbacks that are ready, so a
+ * busy process makes one write per loop iteration instead of one per request.
+ * Warnings and errors flush what is collected and are written at once.
  */
 #include "log.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
+#define BATCH_MAX (64 * 1024)
+
 enum log_level log_level_min = LOG_INFO;
+
+static struct strbuf batched;   /* lines not written yet */
+static struct event *batch_ev;  /* writes them; NULL outside a loop */
+static bool batch_armed;        /* batch_ev is active */
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -76,6 +91,19 @@ static void put_field(struct strbuf *b, const struct log_field *f)
     }
 }
 
+static void write_all(const char *s, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(STDERR_FILENO, s + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+}
+
 void log_emit(enum log_level level, const char *msg, const char *prefix,
               const struct log_field *fields, size_t n)
 {
@@ -92,12 +120,48 @@ void log_emit(enum log_level level, const char *msg, const char *prefix,
         if (fields[i].type != LOG_F_NONE && fields[i].key)
             put_field(&b, &fields[i]);
     strbuf_puts(&b, "}\n");
-    size_t off = 0;
-    while (off < b.len) {
-        ssize_t w = write(STDERR_FILENO, b.s + off, b.len - off);
-        if (w <= 0)
-            break;
-        off += (size_t)w;
+    if (batch_ev && level < LOG_WARN) {
+        strbuf_append(&batched, b.s, b.len);
+        if (batched.len >= BATCH_MAX)
+            log_flush();
+        else if (!batch_armed) {
+            batch_armed = true;
+            event_active(batch_ev, 0, 0);
+        }
+    } else {
+        log_flush();
+        write_all(b.s, b.len);
     }
     strbuf_clear(&b);
+}
+
+void log_flush(void)
+{
+    if (batched.len) {
+        write_all(batched.s, batched.len);
+        batched.len = 0;
+    }
+}
+
+static void on_batch(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    batch_armed = false;
+    log_flush();
+}
+
+void log_batch(struct event_base *base)
+{
+    log_flush();
+    if (batch_ev) {
+        event_free(batch_ev);
+        batch_ev = NULL;
+        batch_armed = false;
+    }
+    if (base)
+        batch_ev = event_new(base, -1, 0, on_batch, NULL);
+    else
+        strbuf_clear(&batched);
 }

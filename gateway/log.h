@@ -57,6 +57,14 @@ void log_emit(enum log_level level, const char *msg, const char *prefix,
 /* Appends s as a JSON string (quoted and escaped) to b. */
 void log_json_string(struct strbuf *b, const char *s);
 
+struct event_base;
+/* With a base: info and debug lines are written together once per loop
+ * iteration. With NULL: back to one write per line (what is collected is
+ * written first). */
+void log_batch(struct event_base *base);
+/* Writes the lines collected so far. */
+void log_flush(void);
+
 #define LOG_AT_(lvl, prefix, msg, ...)                                             \
     do {                                                                           \
         if ((lvl) >= log_level_min) {                                              \

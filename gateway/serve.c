@@ -169,6 +169,7 @@ static void setup_common(struct process *p, const struct config *cfg, const char
 
 static void teardown(struct process *p)
 {
+    log_batch(NULL);
     worker_free(p->worker);
     ratelimit_gate_free(p->gw.gate);
     pg_pool_free(p->gw.pool);
@@ -218,6 +219,7 @@ int serve_run(const struct config *cfg)
     }
     log_info("listening", LF_STR("address", p.listening), LF_STR("scim_base_url", p.gw.scim_base),
              LF_BOOL("worker", cfg->with_worker));
+    log_batch(p.gw.base);
     event_base_dispatch(p.gw.base);
     log_info("stopped", LF_NONE);
     teardown(&p);
@@ -229,6 +231,7 @@ int serve_worker_run(const struct config *cfg)
     struct process p;
     setup_common(&p, cfg, "scimgate-worker");
     p.worker = worker_create(&p.gw);
+    log_batch(p.gw.base);
     event_base_dispatch(p.gw.base);
     log_info("stopped", LF_NONE);
     teardown(&p);

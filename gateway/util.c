@@ -3,6 +3,8 @@
  */
 #include "util.h"
 
+#include "log.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -20,6 +22,7 @@ _Noreturn void util_fatal(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
+    log_flush();
     fputs("scimgate: fatal: ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
