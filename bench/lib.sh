@@ -55,7 +55,7 @@ bench_watchdog() {
     local limit=$1 me=$$
     ( sleep "$limit" && kill -0 "$me" 2>/dev/null &&
         printf 'bench: watchdog: still running after %s s, stopping\n' "$limit" >&2 &&
-        kill -TERM "$me" ) &
+        kill -TERM "$me" && pkill -TERM -P "$me" ) &
     BENCH_WATCHDOG=$!
     disown "$BENCH_WATCHDOG" 2>/dev/null || true
 }
