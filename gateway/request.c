@@ -455,11 +455,12 @@ void request_stream_abort(struct request *req)
         return;
     }
     struct evhttp_connection *c = req->ev_dead ? NULL : evhttp_request_get_connection(req->ev);
+    if (c)
+        evhttp_connection_set_closecb(c, NULL, NULL); /* the stream's own */
     server_request_done(req->gw->server, req);
     if (c) {
         /* Freeing the connection frees the request with it and sends no
          * final chunk: the client sees a broken transfer, not a short answer. */
-        evhttp_connection_set_closecb(c, NULL, NULL);
         req->ev_dead = true;
         evhttp_connection_free(c);
     } else if (!req->ev_dead) {

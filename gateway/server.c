@@ -250,21 +250,47 @@ void server_drain(struct server *s, int timeout_ms, void (*done)(void *), void *
     maybe_drained(s);
 }
 
-static void on_reply_written(struct evhttp_request *ev, void *arg)
+/* A reply being written: counted until libevent reports it written, or until
+ * its connection goes away without writing it (a failed write frees the
+ * request without calling its on-complete callback). */
+struct unflushed {
+    struct server *s;
+    struct evhttp_connection *conn;
+};
+
+static void unflushed_done(struct unflushed *u)
 {
-    struct server *s = arg;
-    (void)ev;
+    struct server *s = u->s;
+    free(u);
     s->unflushed--;
     maybe_drained(s);
+}
+
+static void on_reply_written(struct evhttp_request *ev, void *arg)
+{
+    struct unflushed *u = arg;
+    (void)ev;
+    evhttp_connection_set_closecb(u->conn, NULL, NULL);
+    unflushed_done(u);
+}
+
+static void on_reply_conn_closed(struct evhttp_connection *conn, void *arg)
+{
+    (void)conn;
+    unflushed_done(arg);
 }
 
 void server_request_done(struct server *s, struct request *req)
 {
     s->inflight--;
-    /* Count the reply until libevent reports it written, unless the client is gone. */
-    if (!req->ev_dead && evhttp_request_get_connection(req->ev)) {
+    struct evhttp_connection *conn = req->ev_dead ? NULL : evhttp_request_get_connection(req->ev);
+    if (conn) {
+        struct unflushed *u = xcalloc(1, sizeof *u);
+        u->s = s;
+        u->conn = conn;
         s->unflushed++;
-        evhttp_request_set_on_complete_cb(req->ev, on_reply_written, s);
+        evhttp_request_set_on_complete_cb(req->ev, on_reply_written, u);
+        evhttp_connection_set_closecb(conn, on_reply_conn_closed, u);
     }
     maybe_drained(s);
 }
