@@ -73,11 +73,26 @@ bench_orgs "$ORGS" "$RUNDIR/tokens" Bench
 bench_orgs 10 "$RUNDIR/tokens-webhooks" Webhooks
 
 LOADARGS=(--tokens "$RUNDIR/tokens" --conns "$CONNS" --db "$DATABASE_URL" --quiet --timeout 120)
+cpu_ticks() { # cpu_ticks PID... : user + system clock ticks, summed
+    local t=0 p
+    for p in "$@"; do
+        [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+    done
+    echo "$t"
+}
+pg_pids() { pgrep -P "$(head -n 1 "$BENCH_PGDIR/data/postmaster.pid")" | tr '\n' ' '; }
 load() { # load NAME [args...] : runs scimgate-load; its exit status is recorded, not fatal
     local name=$1; shift
-    local rc=0
+    local rc=0 pgp s0 p0 t0 t1 hz
+    pgp=$(pg_pids); s0=$(cpu_ticks "$SERVE_PID"); p0=$(cpu_ticks $pgp); t0=$(date +%s.%N)
     "$LOADGEN" --url "$SCIM_URL" --json "$OUT/load-$name.json" --label "$name" "$@" \
         >"$OUT/load-$name.txt" 2>&1 || rc=$?
+    t1=$(date +%s.%N); hz=$(getconf CLK_TCK)
+    # CPU used meanwhile, in cores: scimgate and PostgreSQL's backends
+    awk -v s=$(( $(cpu_ticks "$SERVE_PID") - s0 )) -v p=$(( $(cpu_ticks $pgp) - p0 )) \
+        -v t0="$t0" -v t1="$t1" -v hz="$hz" \
+        'BEGIN { printf "{\"scimgate_cores\": %.2f, \"postgres_cores\": %.2f}\n",
+                 s / hz / (t1 - t0), p / hz / (t1 - t0) }' >"$OUT/cpu-$name.json"
     echo "$rc" >"$OUT/load-$name.rc"
     sed -n '/^operation/,/^checks/p' "$OUT/load-$name.txt" | sed "s/^/  [$name] /" >&2
     [ "$rc" = 0 ] || printf '  [%s] exit status %s (see %s)\n' "$name" "$rc" "$OUT/load-$name.txt" >&2
@@ -124,7 +139,7 @@ profile create-gc 8
 load create-gc --mode create --prefix gc --users "$CREATE_GC" "${LOADARGS[@]}"
 C1=$(metric scimgate_db_group_commits_total); W1=$(metric scimgate_db_group_commit_writes_total)
 GC_BATCH=$(awk -v c=$((${C1:-0} - ${C0:-0})) -v w=$((${W1:-0} - ${W0:-0})) \
-    'BEGIN { printf "%.1f", c > 0 ? w / c : 0 }')
+    'BEGIN { printf "%.1f", (c > 0 ? w / c : 0) }')
 
 say "scimgate: filter lookups, ${SECS}s"
 profile lookup 8
@@ -173,6 +188,9 @@ profile_report
 
 # ------------------------------------------------------------------ summary
 ELAPSED=$(( $(date +%s) - START ))
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=$(git -C "$ROOT" status --porcelain -- gateway storage webhooks migrations 2>/dev/null | wc -l)
+export COMMIT DIRTY
 python3 - "$OUT" "$CEIL_W" "$CEIL_R" "$GC_BATCH" "${RSS0:-0}" "${RSS_IDLE:-0}" "$IDLE" \
     "${IDLE_OK:-0}" "${OPEN_FDS:-0}" "$ORGS" "$POOL" "$ELAPSED" <<'PY'
 import json, os, platform, subprocess, sys
@@ -183,6 +201,11 @@ def load(name):
     except Exception: return {}
 def kind(doc, k, f):
     return doc.get("kinds", {}).get(k, {}).get(f, 0)
+def cpu(name):
+    try:
+        c = json.load(open(os.path.join(out, f"cpu-{name}.json")))
+        return "cpu: scimgate %.2f, postgres %.2f cores" % (c["scimgate_cores"], c["postgres_cores"])
+    except Exception: return ""
 def verified(doc):
     v = doc.get("verify")
     return "" if v is None else ("checks ok" if v.get("ok") else "CHECKS FAILED")
@@ -193,12 +216,12 @@ def row(name, value, unit, ratio, target, ok, note=""):
 nogc, gc, lk, lat = load("create-nogc"), load("create-gc"), load("lookup"), load("latency")
 c1 = kind(nogc, "create", "ops_per_s"); c2 = kind(gc, "create", "ops_per_s")
 row("creates/s, group commit off", round(c1), "ops/s", round(c1 / ceil_w, 2), ">= 0.9 x ceiling",
-    c1 >= 0.9 * ceil_w, verified(nogc))
+    c1 >= 0.9 * ceil_w, "%s; %s" % (verified(nogc), cpu("create-nogc")))
 row("creates/s, group commit on", round(c2), "ops/s", round(c2 / ceil_w, 2), ">= 2 x ceiling",
-    c2 >= 2 * ceil_w, f"avg batch {gc_batch} writes/commit; {verified(gc)}")
+    c2 >= 2 * ceil_w, f"avg batch {gc_batch} writes/commit; {verified(gc)}; {cpu('create-gc')}")
 l = kind(lk, "lookup", "ops_per_s")
 row("filter lookups/s", round(l), "ops/s", round(l / ceil_r, 2), ">= 0.7 x read ceiling",
-    l >= 0.7 * ceil_r)
+    l >= 0.7 * ceil_r, cpu("lookup"))
 p99 = max([v.get("p99_ms", 0) for v in lat.get("kinds", {}).values()] or [0])
 allp = sorted(lat.get("kinds", {}).items())
 row("p99 at 1,000 ops/s over %s tokens (Okta flow)" % orgs, round(p99, 1), "ms (worst kind)",
@@ -229,7 +252,7 @@ row("webhook events delivered", e1[1] + e2[1], "events", "", "all, no duplicates
 imp = load("import")
 row("import pages (count=100)", round(kind(imp, "import_page", "p99_ms"), 1), "ms p99", "", "",
     imp.get("errors", 1) == 0 and bool(imp.get("verify", {}).get("ok")), verified(imp))
-def cpu():
+def cpu_model():
     try:
         for line in open("/proc/cpuinfo"):
             if line.startswith("model name"): return line.split(":", 1)[1].strip()
@@ -237,10 +260,11 @@ def cpu():
     return platform.processor()
 mem = int(open("/proc/meminfo").readline().split()[1]) // 1024
 disk = subprocess.run(["df", "-h", "--output=source,fstype,size", out], capture_output=True, text=True).stdout.splitlines()[-1]
-machine = dict(nproc=os.cpu_count(), cpu=cpu(), ram_mb=mem, disk=" ".join(disk.split()),
+machine = dict(nproc=os.cpu_count(), cpu=cpu_model(), ram_mb=mem, disk=" ".join(disk.split()),
                kernel=platform.release(), load_avg=os.getloadavg())
 summary = dict(ceiling=dict(create_tx_per_s=ceil_w, reads_per_s=ceil_r, pgbench_clients=int(pool)),
-               figures=rows, machine=machine, elapsed_s=int(elapsed))
+               figures=rows, machine=machine, elapsed_s=int(elapsed),
+               commit=os.environ.get("COMMIT"), uncommitted_source_files=int(os.environ.get("DIRTY", "0")))
 json.dump(summary, open(os.path.join(out, "summary.json"), "w"), indent=2)
 lines = ["PostgreSQL ceiling (pgbench, %s clients, synchronous_commit on): %.0f create tx/s, %.0f reads/s"
          % (pool, ceil_w, ceil_r), ""]
@@ -249,6 +273,7 @@ for r in rows:
     lines.append("%-44s %9s %-16s %6s  %-24s %-4s  %s" % (r["figure"], r["value"], r["unit"], r["ratio"],
                  r["target"], r["result"], r["note"]))
 lines.append("")
+lines.append("scimgate commit %s (%s uncommitted source files)" % (os.environ.get("COMMIT"), os.environ.get("DIRTY")))
 lines.append("machine: %d cores, %s, %d MB RAM, disk %s; load average at the end %.2f %.2f %.2f; run %s s"
              % (machine["nproc"], machine["cpu"], mem, machine["disk"], *machine["load_avg"], elapsed))
 open(os.path.join(out, "summary.txt"), "w").write("\n".join(lines) + "\n")
