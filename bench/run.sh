@@ -161,9 +161,14 @@ IDLE_OK=$(jq_num "$OUT/load-idle.json" idle_connected)
 
 say "webhooks: endpoint + receiver, Okta flow and group pushes on 10 more organizations"
 RX_PORT=$(bench_port)
-EP=$(curl -sf -X POST "$SCIM_URL/v1/webhook-endpoints" \
-    -H "Authorization: Bearer $SCIMGATE_ADMIN_KEY" -H "Content-Type: application/json" \
-    -d "{\"url\":\"http://127.0.0.1:$RX_PORT/hooks\",\"events\":null,\"organization_id\":null}")
+# (retried: the bootstrap admin key may be stored a moment after /readyz answers)
+for _ in $(seq 1 50); do
+    EP=$(curl -sf -X POST "$SCIM_URL/v1/webhook-endpoints" \
+        -H "Authorization: Bearer $SCIMGATE_ADMIN_KEY" -H "Content-Type: application/json" \
+        -d "{\"url\":\"http://127.0.0.1:$RX_PORT/hooks\",\"events\":null,\"organization_id\":null}") &&
+        break
+    sleep 0.2
+done
 SECRET=$(printf '%s' "$EP" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
 "$RECEIVER" --secret "$SECRET" --listen "127.0.0.1:$RX_PORT" --record "$OUT/receiver.jsonl" \
     >/dev/null 2>"$OUT/receiver.log" &
