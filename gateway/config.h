@@ -31,6 +31,7 @@ struct config {
     int db_group_commit_max;     /* writes per group commit at most */
     int db_group_commit_lanes;   /* group commits in flight at once */
     bool db_prepare;             /* prepared statements per connection */
+    int hash_threads;            /* password-hashing threads (0: on the loop) */
     int max_body_bytes;          /* request body cap (413 above) */
     int http_timeout_s;          /* header/body read timeout and keep-alive idle timeout */
     int shutdown_timeout_s;      /* graceful drain limit on SIGTERM */

@@ -19,6 +19,7 @@ struct auth;
 struct ratelimit_gate;
 struct metrics;
 struct mapping_cache;
+struct offload;
 
 struct gateway {
     struct event_base *base;     /* the one event loop of this process */
@@ -29,6 +30,7 @@ struct gateway {
     struct ratelimit_gate *gate; /* per-token rate limit */
     struct metrics *metrics;     /* counters and histograms */
     struct mapping_cache *mappings; /* organizations' attribute mappings */
+    struct offload *offload;     /* threads for password hashing */
     char scim_base[512];         /* public SCIM 2.0 base URL, e.g. https://h/scim/v2 */
     char scim_base_v1[512];      /* public SCIM 1.1 base URL */
     bool draining;               /* SIGTERM received: finishing in-flight work */

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "mapping_cache.h"
 #include "metrics.h"
+#include "offload.h"
 #include "pg_listen.h"
 #include "pg_pool.h"
 #include "ratelimit_gate.h"
@@ -170,6 +171,7 @@ static void setup_common(struct process *p, const struct config *cfg, const char
 static void teardown(struct process *p)
 {
     log_batch(NULL);
+    offload_free(p->gw.offload); /* first: what finishes there may still query */
     worker_free(p->worker);
     ratelimit_gate_free(p->gw.gate);
     pg_pool_free(p->gw.pool);
@@ -193,6 +195,7 @@ int serve_run(const struct config *cfg)
     p.gw.auth = auth_create(&p.gw);
     p.gw.gate = ratelimit_gate_create(&p.gw);
     p.gw.mappings = mapping_cache_create(&p.gw);
+    p.gw.offload = offload_create(p.gw.base, cfg->hash_threads);
     static const char *const channels[] = {AUTH_CHANNEL, MAPPING_CHANNEL, NULL};
     p.listen = pg_listen_create(p.gw.base, cfg->database_url ? cfg->database_url : "",
                                 channels, on_notify, on_listen_state, &p);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "offload.h"
 #include "password.h"
 #include "ids.h"
 #include "mapping.h"
@@ -190,6 +191,7 @@ struct user_op {
     struct scim_list_params list;
     int tries;
     char *password;            /* a new clear password from the body, wiped on free */
+    int password_differs;      /* password_changed's answer: -1 not known yet */
     json_t *member_groups;     /* DELETE: [{"id","name"}] of the groups it was in */
     struct mapping_handle *mh; /* the organization's attribute mapping */
     void (*after_mapping)(struct request *req);
@@ -244,6 +246,7 @@ static void op_free(void *p)
 static struct user_op *op_new(struct request *req)
 {
     struct user_op *op = xcalloc(1, sizeof *op);
+    op->password_differs = -1;
     req->ctx = op;
     req->ctx_free = op_free;
     return op;
@@ -312,6 +315,10 @@ void users_create(struct request *req)
     with_mapping(req, create_write);
 }
 
+static void create_insert(struct request *req);
+static void hash_password(void *arg);
+static void create_insert_cb(void *arg);
+
 static void create_write(struct request *req)
 {
     struct user_op *op = req->ctx;
@@ -322,9 +329,31 @@ static void create_write(struct request *req)
     s->version = 1;
     s->created_ms = s->updated_ms = util_now_ms();
     s->deleted_ms = s->active ? 0 : s->created_ms;
-    s->password_hash = op->password ? password_hash(op->password) : NULL;
     s->groups = json_array();
+    if (op->password)
+        offload_run(req->gw->offload, hash_password, create_insert_cb, req);
+    else
+        create_insert(req);
+}
 
+/* On a hashing thread: reads op->password and writes op->new.password_hash,
+ * which nothing on the loop touches until create_insert_cb runs. */
+static void hash_password(void *arg)
+{
+    struct request *req = arg;
+    struct user_op *op = req->ctx;
+    op->new.password_hash = password_hash(op->password);
+}
+
+static void create_insert_cb(void *arg)
+{
+    create_insert(arg);
+}
+
+static void create_insert(struct request *req)
+{
+    struct user_op *op = req->ctx;
+    struct user_state *s = &op->new;
     struct pg_query *q = pg_query_new();
     pg_query_sql(q, "INSERT INTO users (org_id, id, user_name, external_id, active, doc,"
                     " password_hash, updated_at, deleted_at, created_at, version)"
@@ -443,10 +472,15 @@ enum update_kind { UPDATE_PUT, UPDATE_PATCH };
 
 static void start_update(struct request *req);
 
-static bool password_changed(const struct user_op *op)
+/* Whether the body sets a password other than the stored one (hashed once
+ * per computed update). */
+static bool password_changed(struct user_op *op)
 {
-    return op->password && !(op->old.password_hash &&
+    if (op->password_differs < 0)
+        op->password_differs =
+            op->password && !(op->old.password_hash &&
                               password_matches(op->password, op->old.password_hash));
+    return op->password_differs;
 }
 
 /* Computes op->new from op->old and the body. Replies and returns false on a
@@ -461,6 +495,7 @@ static bool compute(struct request *req, enum update_kind kind)
         free(op->password);
         op->password = NULL;
     }
+    op->password_differs = -1;
     if (kind == UPDATE_PUT) {
         doc = scim_schema_validate(&scim_rt_user, req->json, SCIM_VALIDATE_REPLACE, op->old.doc,
                                    &op->password, &err);
@@ -506,7 +541,7 @@ static bool compute(struct request *req, enum update_kind kind)
     return true;
 }
 
-static bool unchanged(const struct user_op *op)
+static bool unchanged(struct user_op *op)
 {
     return op->new.active == op->old.active && json_equal(op->new.doc, op->old.doc) &&
            !password_changed(op);
