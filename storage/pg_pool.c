@@ -54,6 +54,8 @@ struct pg_pool {
     struct event *group_ev;        /* starts groups from the loop */
     uint64_t commits, grouped, regrouped;
     bool closing;                  /* pg_pool_free is running: fail everything new */
+    const char *notify_channel;    /* the NOTIFY in flight, or NULL */
+    const char *notify_next;       /* a NOTIFY to send after it, or NULL */
 };
 
 struct group {
@@ -84,6 +86,43 @@ static void fail(struct pg_pool *pool, struct pg_query *q, enum pg_status st, co
     finish(pool, q);
 }
 
+static void send_notify(struct pg_pool *pool, const char *channel);
+
+static void notify_sent(struct pg_query *q, void *arg)
+{
+    struct pg_pool *pool = arg;
+    (void)q; /* a lost notification only delays a listener until it polls */
+    pool->notify_channel = NULL;
+    const char *next = pool->notify_next;
+    pool->notify_next = NULL;
+    if (next)
+        send_notify(pool, next);
+}
+
+/* A write that asked for it committed: notify its channel, coalesced with
+ * the other commits of the meantime. */
+static void send_notify(struct pg_pool *pool, const char *channel)
+{
+    if (pool->closing)
+        return;
+    bool tracked = !pool->notify_channel;
+    if (!tracked && (!pool->notify_next || pool->notify_next == channel)) {
+        /* One queued notification is enough: listeners read everything
+         * committed when they wake. */
+        pool->notify_next = channel;
+        return;
+    }
+    struct pg_query *q = pg_query_new();
+    pg_query_sql(q, "SELECT pg_notify($1, '')");
+    pg_query_param(q, channel);
+    if (tracked) {
+        pool->notify_channel = channel;
+        pg_pool_submit(pool, q, notify_sent, pool);
+    } else {
+        pg_pool_submit(pool, q, NULL, NULL); /* a third channel: not coalesced */
+    }
+}
+
 static void run_done(evutil_socket_t fd, short what, void *arg)
 {
     struct pg_pool *pool = arg;
@@ -102,6 +141,8 @@ static void run_done(evutil_socket_t fd, short what, void *arg)
         bool ok = q->status == PG_PENDING || q->status == PG_OK;
         if (!ok)
             pool->failures++;
+        else if (q->notify)
+            send_notify(pool, q->notify);
         if (pool->observer)
             pool->observer((double)(util_mono_us() - q->created_us) / 1e6, ok, pool->observer_arg);
         pg_query_complete(q);
@@ -510,6 +551,8 @@ static void start_group(struct pg_pool *pool)
                 add_statement(combined, m, i, j);
             if (m->timeout_ms > combined->timeout_ms)
                 combined->timeout_ms = m->timeout_ms;
+            if (m->notify)
+                combined->notify = m->notify;
         }
     }
     pool->lanes_busy++;

@@ -131,6 +131,11 @@ void pg_query_set_tail(struct pg_query *q, int first)
     q->tail = first;
 }
 
+void pg_query_set_notify(struct pg_query *q, const char *channel)
+{
+    q->notify = channel;
+}
+
 void pg_query_set_timeout(struct pg_query *q, int timeout_ms)
 {
     q->timeout_ms = timeout_ms;

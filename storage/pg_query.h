@@ -97,6 +97,11 @@ void pg_query_set_key(struct pg_query *q, const char *key);
  * the organization's event-counter lock, is a tail, so no transaction ever
  * holds that lock while it waits for a row lock. */
 void pg_query_set_tail(struct pg_query *q, int first);
+/* Once q has committed, NOTIFY channel (a string literal). The pool sends
+ * the notifications after commit and coalesces them - at most one in flight,
+ * one more queued - so the writes themselves never take PostgreSQL's
+ * notification lock, which is held through commit and would serialise them. */
+void pg_query_set_notify(struct pg_query *q, const char *channel);
 /* Per-query timeout override in milliseconds (0 = the pool's default). */
 void pg_query_set_timeout(struct pg_query *q, int timeout_ms);
 

@@ -81,9 +81,7 @@ static const char *const append_sql =
     "  FROM e JOIN webhook_endpoints w ON w.deleted_at IS NULL"
     "   AND (w.org_id IS NULL OR w.org_id = $1) AND (w.events IS NULL OR e.type = ANY (w.events))"
     "  RETURNING 1)"
-    " SELECT (SELECT max(seq) FROM e), n, CASE WHEN n > 0 THEN pg_notify('" OUTBOX_CHANNEL
-    "', '') END"
-    " FROM (SELECT count(*) AS n FROM d) AS dn";
+    " SELECT (SELECT max(seq) FROM e), (SELECT count(*) FROM d)";
 
 int outbox_append(const struct outbox *o, struct pg_query *q)
 {
@@ -93,6 +91,8 @@ int outbox_append(const struct outbox *o, struct pg_query *q)
     pg_query_param(q, o->org_id);
     pg_query_param_json(q, o->events);
     pg_query_set_tail(q, pg_query_nstmts(q) - 1);
+    /* The worker is woken after the commit, never from inside it. */
+    pg_query_set_notify(q, OUTBOX_CHANNEL);
     return pg_query_nstmts(q) - 1;
 }
 

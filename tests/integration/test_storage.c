@@ -8,6 +8,7 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -233,6 +234,61 @@ START_TEST(test_group_commit_isolates_failure)
 }
 END_TEST
 
+START_TEST(test_notify_after_commit_coalesced)
+{
+    start_pool(true, true);
+    PQclear(th_sql(admin, "CREATE TABLE n (k int)", NULL));
+    PQclear(th_sql(admin, "LISTEN test_channel", NULL));
+    enum { N = 20 };
+    struct outcome o[N];
+    memset(o, 0, sizeof o);
+    for (int i = 0; i < N; i++) {
+        struct pg_query *q = pg_query_new();
+        pg_query_sql(q, "INSERT INTO n VALUES ($1::int)");
+        pg_query_param_int(q, i);
+        pg_query_set_key(q, "org");
+        pg_query_set_notify(q, "test_channel");
+        pg_pool_submit_write(pool, q, on_done, &o[i]);
+    }
+    wait_all(o, N);
+    /* The notifications follow the commits: let the pool send them. */
+    int got = 0;
+    for (int spins = 0; spins < 200; spins++) {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        PQconsumeInput(admin);
+        PGnotify *nf;
+        while ((nf = PQnotifies(admin))) {
+            ck_assert_str_eq(nf->relname, "test_channel");
+            /* Sent after the commit: every row is visible by now. */
+            ck_assert_int_eq(th_sql_int(admin, "SELECT count(*) FROM n", NULL), N);
+            got++;
+            PQfreemem(nf);
+        }
+        if (got && spins > 50)
+            break;
+        usleep(5000);
+    }
+    ck_assert_int_ge(got, 1);
+    ck_assert_int_lt(got, N); /* coalesced, not one per write */
+    /* A failed write sends nothing. */
+    struct outcome bad = {0};
+    struct pg_query *q = pg_query_new();
+    pg_query_sql(q, "INSERT INTO n VALUES ('x')");
+    pg_query_set_notify(q, "test_channel");
+    pg_pool_submit_write(pool, q, on_done, &bad);
+    wait_all(&bad, 1);
+    ck_assert_int_eq(bad.status, PG_ERR_SQL);
+    for (int spins = 0; spins < 40; spins++) {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        usleep(5000);
+    }
+    PQconsumeInput(admin);
+    PGnotify *nf = PQnotifies(admin);
+    ck_assert_ptr_null(nf);
+    teardown();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("storage");
@@ -244,6 +300,7 @@ int main(void)
     tcase_add_test(tc, test_aborted_segment_prepares_again);
     tcase_add_test(tc, test_schema_change_under_prepared);
     tcase_add_test(tc, test_group_commit_isolates_failure);
+    tcase_add_test(tc, test_notify_after_commit_coalesced);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
