@@ -14,12 +14,25 @@ static bool fail(struct request *req, const struct scim_error *err)
     return false;
 }
 
+/* An integer query parameter; digits beyond the range saturate (a client's
+ * "count=99999999999999999999" means "as many as allowed"). */
+static bool parse_big_int(const char *v, long long *out)
+{
+    if (util_parse_int(v, INT64_MIN / 2, INT64_MAX / 2, out))
+        return true;
+    const char *p = v + (*v == '-' || *v == '+');
+    if (!*p || strspn(p, "0123456789") != strlen(p))
+        return false;
+    *out = *v == '-' ? INT64_MIN / 2 : INT64_MAX / 2;
+    return true;
+}
+
 static bool parse_start(struct request *req, const char *v, long long *out)
 {
     *out = 1;
     if (!v || !*v)
         return true;
-    if (!util_parse_int(v, INT64_MIN / 2, INT64_MAX / 2, out)) {
+    if (!parse_big_int(v, out)) {
         request_fail(req, 400, SCIM_TYPE_INVALID_VALUE, "startIndex must be an integer.");
         return false;
     }
@@ -34,7 +47,7 @@ static bool parse_count(struct request *req, const char *v, long long *out)
     *out = max;
     if (!v || !*v)
         return true;
-    if (!util_parse_int(v, INT64_MIN / 2, INT64_MAX / 2, out)) {
+    if (!parse_big_int(v, out)) {
         request_fail(req, 400, SCIM_TYPE_INVALID_VALUE, "count must be an integer.");
         return false;
     }

@@ -313,6 +313,25 @@ START_TEST(test_filters_paging_and_plan)
     ck_assert_str_eq(str(json_array_get(json_object_get(r->json, "Resources"), 0), "id"), first_id);
     th_resp_free(r);
     free(first_id);
+    /* Out-of-range numbers saturate: a count beyond any limit is the limit, a
+     * startIndex beyond the end is an empty page, a negative count is 0. */
+    r = scim("GET", "/scim/v2/Users?count=99999999999999999999999", NULL);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(r->json, "itemsPerPage")), 25);
+    th_resp_free(r);
+    r = scim("GET", "/scim/v2/Users?startIndex=99999999999999999999999&count=5", NULL);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(r->json, "totalResults")), 25);
+    ck_assert_int_eq(json_array_size(json_object_get(r->json, "Resources")), 0);
+    th_resp_free(r);
+    r = scim("GET", "/scim/v2/Users?count=-3", NULL);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(r->json, "itemsPerPage")), 0);
+    th_resp_free(r);
+    r = scim("GET", "/scim/v2/Users?count=ten", NULL);
+    ck_assert_int_eq(r->status, 400);
+    ck_assert_str_eq(str(r->json, "scimType"), "invalidValue");
+    th_resp_free(r);
     r = scim("GET", "/scim/v2/Users?filter=title%20eq%20%22engineer%22%20and%20userName%20sw%20%22page1%22", NULL);
     ck_assert_int_eq(r->status, 200);
     ck_assert_int_eq(json_integer_value(json_object_get(r->json, "totalResults")), 5);
