@@ -35,6 +35,8 @@ BENCH_PGDIR=""
 
 bench_cleanup() {
     local i
+    [ -z "${BENCH_CLEANED:-}" ] || return 0
+    BENCH_CLEANED=1
     for ((i = ${#BENCH_PIDS[@]} - 1; i >= 0; i--)); do
         kill -TERM "${BENCH_PIDS[i]}" 2>/dev/null || true
     done
@@ -49,13 +51,16 @@ bench_cleanup() {
     if [ -n "$BENCH_PGDIR" ] && [ -z "${BENCH_KEEP:-}" ]; then rm -rf "$BENCH_PGDIR"; fi
 }
 
-# bench_watchdog SECONDS : ends the whole run (this shell and its children) if
-# it is still going after SECONDS.
+# bench_watchdog SECONDS : ends the run if it is still going after SECONDS:
+# SIGTERM to this shell (its trap stops everything it started); if a child
+# holds the shell up (bash runs traps only between commands), SIGTERM to this
+# shell's children 15 s later.
 bench_watchdog() {
     local limit=$1 me=$$
     ( sleep "$limit" && kill -0 "$me" 2>/dev/null &&
         printf 'bench: watchdog: still running after %s s, stopping\n' "$limit" >&2 &&
-        kill -TERM "$me" && pkill -TERM -P "$me" ) &
+        kill -TERM "$me" && sleep 15 && kill -0 "$me" 2>/dev/null &&
+        pkill -TERM -P "$me" ) &
     BENCH_WATCHDOG=$!
     disown "$BENCH_WATCHDOG" 2>/dev/null || true
 }
