@@ -63,6 +63,9 @@ struct auth {
     bool listening;          /* invalidations are being received */
     unsigned gen;            /* bumped whenever the listener goes down or up */
     char generated[96];      /* a bootstrap key not yet stored, or "" */
+    char bootstrap_hash[65]; /* hash of the key being bootstrapped */
+    bool bootstrapped;       /* the admin key is stored */
+    bool bootstrap_tried;    /* a first attempt has finished, either way */
 };
 
 static const char *const scope_names[] = {
@@ -476,6 +479,7 @@ static void bootstrap_retry(evutil_socket_t fd, short what, void *arg);
 static void bootstrap_done(struct pg_query *q, void *arg)
 {
     struct auth *a = arg;
+    a->bootstrap_tried = true;
     if (pg_query_status(q) != PG_OK) {
         if (pg_query_status(q) == PG_ERR_SQL)
             log_warn("admin key bootstrap failed; retrying", LF_STR("error", pg_query_error(q)));
@@ -483,6 +487,9 @@ static void bootstrap_done(struct pg_query *q, void *arg)
         event_base_once(a->gw->base, -1, EV_TIMEOUT, bootstrap_retry, a, &tv);
         return;
     }
+    a->bootstrapped = true;
+    /* A call with the configured key that raced the insert cached a refusal. */
+    auth_invalidate(a, a->bootstrap_hash);
     PGresult *r = pg_query_result(q, 1);
     if (PQntuples(r) == 1 && a->generated[0]) {
         printf("\nAdmin key (shown once; keep it safe): %s\n\n", a->generated);
@@ -499,10 +506,27 @@ static void bootstrap_retry(evutil_socket_t fd, short what, void *arg)
     auth_bootstrap_admin_key(arg);
 }
 
+bool auth_bootstrapped(const struct auth *a)
+{
+    return a->bootstrapped;
+}
+
+bool auth_bootstrap_tried(const struct auth *a)
+{
+    return a->bootstrap_tried;
+}
+
 void auth_bootstrap_admin_key(struct auth *a)
 {
     if (a->gw->draining)
         return;
+    if (!pg_pool_settled(a->gw->pool)) {
+        /* The first connections are still being made: an attempt now would
+         * only fail for want of one. */
+        struct timeval tv = {0, 20000};
+        event_base_once(a->gw->base, -1, EV_TIMEOUT, bootstrap_retry, a, &tv);
+        return;
+    }
     const char *configured = a->gw->cfg->admin_key;
     char secret[96], display[32], hash[65], id[IDS_MAX];
     if (configured) {
@@ -513,6 +537,7 @@ void auth_bootstrap_admin_key(struct auth *a)
         snprintf(a->generated, sizeof a->generated, "%s", secret);
         memset(secret, 0, sizeof secret);
     }
+    snprintf(a->bootstrap_hash, sizeof a->bootstrap_hash, "%s", hash);
     ids_new("ak_", id);
     struct pg_query *q = pg_query_new();
     pg_query_sql(q, "SELECT pg_advisory_xact_lock(7462010343)");

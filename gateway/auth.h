@@ -81,6 +81,10 @@ void auth_new_secret(const char *prefix, char *out, char *display_out, char *has
  * configured and the database has no admin key yet, one is generated and
  * printed once on stdout. */
 void auth_bootstrap_admin_key(struct auth *a);
+/* The bootstrap key is stored (/readyz waits for it). */
+bool auth_bootstrapped(const struct auth *a);
+/* A first attempt to store it has finished (it fails until migrations ran). */
+bool auth_bootstrap_tried(const struct auth *a);
 
 
 /* Drops a cached hash ("*" = everything); used by the NOTIFY listener. */

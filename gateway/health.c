@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 
+#include "auth.h"
 #include "migrate.h"
 #include "pg_pool.h"
 
@@ -30,6 +31,13 @@ static void ready_answer(struct pg_query *q, void *arg)
         request_reply_json(req, 503,
                            json_pack("{s:s,s:s,s:s}", "status", "not ready", "database", "ok",
                                      "migrations", "pending: run scimgate migrate"));
+        return;
+    }
+    if (req->gw->auth && !auth_bootstrapped(req->gw->auth)) {
+        request_add_header(req, "Retry-After", "1");
+        request_reply_json(req, 503,
+                           json_pack("{s:s,s:s,s:s}", "status", "not ready", "database", "ok",
+                                     "admin_key", "being stored"));
         return;
     }
     request_reply_json(req, 200,

@@ -221,12 +221,18 @@ bool scim_list_append(struct request *req, struct pg_query *q,
                   *where ? " AND (" : "", where, *where ? ")" : "");
     if (order.s)
         strbuf_printf(&text, "%s %s NULLS LAST, ", order.s, p->descending ? "DESC" : "ASC");
-    strbuf_printf(&text, "%s %s OFFSET $%zu LIMIT $%zu", tiebreak,
-                  p->descending && !order.s ? "DESC" : "ASC", sql.nparams + 2, sql.nparams + 3);
+    strbuf_printf(&text, "%s %s", tiebreak, p->descending && !order.s ? "DESC" : "ASC");
+    /* The first page (every lookup) has no OFFSET: with an OFFSET parameter
+     * PostgreSQL keeps choosing a custom plan and plans the statement on
+     * every execution; without one it settles on the cached generic plan. */
+    if (p->start_index > 1)
+        strbuf_printf(&text, " OFFSET $%zu", sql.nparams + 3);
+    strbuf_printf(&text, " LIMIT $%zu", sql.nparams + 2);
     pg_query_sql_copy(q, text.s);
     bind_all(q, req->org_id, &sql);
-    pg_query_param_int(q, p->start_index - 1);
     pg_query_param_int(q, p->count);
+    if (p->start_index > 1)
+        pg_query_param_int(q, p->start_index - 1);
     scim_sql_clear(&sql);
     strbuf_clear(&order);
     strbuf_clear(&text);

@@ -107,13 +107,16 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 /* READY=1 waits until the first database connections are decided (up, or
- * failed once each) so "ready" means requests get real answers. */
+ * failed once each) and, with the database up, until the first attempt to
+ * store the admin key has finished, so "ready" means requests get real
+ * answers. */
 static void on_ready_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct process *p = arg;
     (void)fd;
     (void)what;
-    if (!pg_pool_settled(p->gw.pool)) {
+    if (!pg_pool_settled(p->gw.pool) ||
+        (p->gw.auth && pg_pool_up(p->gw.pool) && !auth_bootstrap_tried(p->gw.auth))) {
         struct timeval tv = {0, 20000};
         evtimer_add(p->ready_timer, &tv);
         return;

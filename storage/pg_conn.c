@@ -470,7 +470,7 @@ static struct prepared *prepared_for(struct pg_conn *c, const struct pg_query *q
                                      struct pg_stmt *s)
 {
     s->await_prepare = false;
-    if (!c->opts.prepare || q->internal)
+    if (!c->opts.prepare || q->internal || q->unprepared)
         return NULL;
     if (!c->prepared)
         c->prepared = hmap_create();

@@ -42,6 +42,7 @@ struct pg_query {
                                * statements in a group commit (-1: none) */
     int *order;               /* group commit: member statement index of each statement */
     const char *notify;       /* channel to notify once this has committed, or NULL */
+    bool unprepared;          /* always send unnamed: planned afresh every time */
     void (*acquire_cb)(struct pg_conn *, enum pg_status, void *); /* a lease request */
     struct pg_conn *acquired; /* the leased connection, for acquire_cb */
     TAILQ_ENTRY(pg_query) link; /* in the pool's wait queue or a conn's in-flight FIFO */

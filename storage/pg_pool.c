@@ -553,6 +553,8 @@ static void start_group(struct pg_pool *pool)
                 combined->timeout_ms = m->timeout_ms;
             if (m->notify)
                 combined->notify = m->notify;
+            if (m->unprepared)
+                combined->unprepared = true;
         }
     }
     pool->lanes_busy++;

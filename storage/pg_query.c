@@ -136,6 +136,11 @@ void pg_query_set_notify(struct pg_query *q, const char *channel)
     q->notify = channel;
 }
 
+void pg_query_set_unprepared(struct pg_query *q)
+{
+    q->unprepared = true;
+}
+
 void pg_query_set_timeout(struct pg_query *q, int timeout_ms)
 {
     q->timeout_ms = timeout_ms;

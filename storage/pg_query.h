@@ -102,6 +102,10 @@ void pg_query_set_tail(struct pg_query *q, int first);
  * one more queued - so the writes themselves never take PostgreSQL's
  * notification lock, which is held through commit and would serialise them. */
 void pg_query_set_notify(struct pg_query *q, const char *channel);
+/* Sends q's statements unnamed, so PostgreSQL plans them afresh with the
+ * current statistics every time (for a statement whose best plan changes as
+ * its tables fill, like the webhook worker's claim). */
+void pg_query_set_unprepared(struct pg_query *q);
 /* Per-query timeout override in milliseconds (0 = the pool's default). */
 void pg_query_set_timeout(struct pg_query *q, int timeout_ms);
 

@@ -303,6 +303,10 @@ static void wake(struct worker *w)
     w->claiming = true;
     struct pg_query *q = pg_query_new();
     pg_query_sql(q, outbox_sql_claim);
+    /* A plan cached while deliveries was small scans every pending row for
+     * each candidate once it has grown; planned afresh it stays an index
+     * lookup per candidate. */
+    pg_query_set_unprepared(q);
     pg_query_param_int(q, room);
     pg_query_param(q, w->owner);
     /* The lease outlives one attempt twice over; a crashed worker's claims

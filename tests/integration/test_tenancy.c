@@ -309,6 +309,32 @@ START_TEST(test_limit_holds_across_two_processes)
 }
 END_TEST
 
+START_TEST(test_configured_admin_key_works_once_ready)
+{
+    /* A fresh database and a configured key: the first call after READY is
+     * accepted (never refused from a cache filled before the key was stored). */
+    for (int round = 0; round < 3; round++) {
+        char *fresh = th_db_create();
+#define CONFIGURED_KEY "sk_configuredadminkey0123456789abcdefghijklmnopqrstuv"
+        static const char key[] = CONFIGURED_KEY;
+        const char *env[] = {"SCIMGATE_ADMIN_KEY=" CONFIGURED_KEY, NULL};
+        struct th_server *s = th_server_start(fresh, env, NULL);
+        char auth[200];
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+        const char *h[] = {auth, NULL};
+        struct th_resp *r = th_http(s->port, "GET", "/v1/organizations", h, NULL, 0);
+        ck_assert_ptr_nonnull(r);
+        ck_assert_msg(r->status == 200, "round %d: %d %s", round, r->status, r->body);
+        th_resp_free(r);
+        r = th_http(s->port, "GET", "/readyz", NULL, NULL, 0);
+        ck_assert_int_eq(r->status, 200);
+        th_resp_free(r);
+        ck_assert_int_eq(th_server_stop(s), 0);
+        free(fresh);
+    }
+}
+END_TEST
+
 START_TEST(test_cli)
 {
     char env_url[512];
@@ -361,6 +387,7 @@ int main(void)
     tcase_add_test(tc, test_scopes_and_auth_failures);
     tcase_add_test(tc, test_burst_of_300_on_one_token);
     tcase_add_test(tc, test_limit_holds_across_two_processes);
+    tcase_add_test(tc, test_configured_admin_key_works_once_ready);
     tcase_add_test(tc, test_cli);
     /* Last: it leaves this address blocked for a while. */
     tcase_add_test(tc, test_failed_auth_is_rate_limited);
