@@ -140,7 +140,17 @@ static void setup_common(struct process *p, const struct config *cfg, const char
     memset(p, 0, sizeof *p);
     signal(SIGPIPE, SIG_IGN);
     p->gw.cfg = cfg;
-    p->gw.base = event_base_new();
+    /* epoll's changelist folds the add/remove pairs evhttp makes for every
+     * request into one epoll_ctl per descriptor and loop pass (none of the
+     * descriptors here is dup()ed, which is what the changelist cannot handle). */
+    struct event_config *ec = event_config_new();
+    if (ec) {
+        event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        p->gw.base = event_base_new_with_config(ec);
+        event_config_free(ec);
+    }
+    if (!p->gw.base)
+        p->gw.base = event_base_new();
     if (!p->gw.base)
         util_fatal("cannot create the event loop");
     snprintf(p->gw.scim_base, sizeof p->gw.scim_base, "%s/scim/v2", cfg->public_url);
