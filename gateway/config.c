@@ -69,6 +69,9 @@ static const struct setting settings[] = {
     {"SCIMGATE_DB_PREPARE", "db-prepare", SET_BOOL, OFF(db_prepare), "true", 0, 0,
      "prepare each distinct statement once per connection (set false behind a "
      "transaction-mode pooler that cannot keep prepared statements)"},
+    {"SCIMGATE_STORE_PASSWORDS", "store-passwords", SET_BOOL, OFF(store_passwords), "true", 0, 0,
+     "keep a salted PBKDF2 hash of the passwords identity providers send (false: accept and "
+     "discard them; creates then cost no hashing)"},
     {"SCIMGATE_HASH_THREADS", "hash-threads", SET_INT, OFF(hash_threads), "1", 0, 64,
      "threads that hash SCIM user passwords off the event loop (0: hash on the loop)"},
     {"SCIMGATE_MAX_BODY_BYTES", "max-body-bytes", SET_INT, OFF(max_body_bytes), "1048576",

@@ -32,6 +32,7 @@ struct config {
     int db_group_commit_lanes;   /* group commits in flight at once */
     bool db_prepare;             /* prepared statements per connection */
     int hash_threads;            /* password-hashing threads (0: on the loop) */
+    bool store_passwords;        /* keep a PBKDF2 hash of passwords clients send */
     int max_body_bytes;          /* request body cap (413 above) */
     int http_timeout_s;          /* header/body read timeout and keep-alive idle timeout */
     int shutdown_timeout_s;      /* graceful drain limit on SIGTERM */

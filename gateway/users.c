@@ -227,6 +227,23 @@ static void with_mapping(struct request *req, void (*next)(struct request *req))
     mapping_cache_get(req->gw->mappings, req->org_id, got_mapping, req);
 }
 
+static void wipe_password(struct user_op *op)
+{
+    if (op->password) {
+        memset(op->password, 0, strlen(op->password));
+        free(op->password);
+        op->password = NULL;
+    }
+}
+
+/* With SCIMGATE_STORE_PASSWORDS=false a password in the body is accepted
+ * and forgotten: nothing is hashed or stored, and it changes nothing. */
+static void drop_password_unless_stored(const struct request *req, struct user_op *op)
+{
+    if (!req->gw->cfg->store_passwords)
+        wipe_password(op);
+}
+
 static void op_free(void *p)
 {
     struct user_op *op = p;
@@ -234,10 +251,7 @@ static void op_free(void *p)
     state_clear(&op->new);
     scim_projection_free(op->proj);
     scim_list_params_clear(&op->list);
-    if (op->password) {
-        memset(op->password, 0, strlen(op->password));
-        free(op->password);
-    }
+    wipe_password(op);
     json_decref(op->member_groups);
     mapping_handle_release(op->mh);
     free(op);
@@ -330,6 +344,7 @@ static void create_write(struct request *req)
     s->created_ms = s->updated_ms = util_now_ms();
     s->deleted_ms = s->active ? 0 : s->created_ms;
     s->groups = json_array();
+    drop_password_unless_stored(req, op);
     if (op->password)
         offload_run(req->gw->offload, hash_password, create_insert_cb, req);
     else
@@ -490,11 +505,7 @@ static bool compute(struct request *req, enum update_kind kind)
     struct user_op *op = req->ctx;
     struct scim_error err = {0};
     json_t *doc;
-    if (op->password) {
-        memset(op->password, 0, strlen(op->password));
-        free(op->password);
-        op->password = NULL;
-    }
+    wipe_password(op);
     op->password_differs = -1;
     if (kind == UPDATE_PUT) {
         doc = scim_schema_validate(&scim_rt_user, req->json, SCIM_VALIDATE_REPLACE, op->old.doc,
@@ -521,6 +532,7 @@ static bool compute(struct request *req, enum update_kind kind)
         request_reply_error(req, &err);
         return false;
     }
+    drop_password_unless_stored(req, op);
     struct user_state *n = &op->new;
     state_clear(n);
     memcpy(n->id, op->old.id, sizeof n->id);

@@ -543,6 +543,34 @@ START_TEST(test_concurrent_creates_grouped_and_exact)
 }
 END_TEST
 
+START_TEST(test_passwords_discarded_when_not_stored)
+{
+    const char *env[] = {"SCIMGATE_STORE_PASSWORDS=false", NULL};
+    struct th_server *s = th_server_start(db_url, env, NULL);
+    static const char body[] =
+        "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],"
+        "\"userName\":\"nopw@example.com\",\"password\":\"t1meMa$heen\",\"active\":true}";
+    struct th_resp *r = th_scim(s->port, org.token, "POST", "/scim/v2/Users", body);
+    ck_assert_int_eq(r->status, 201);
+    char *id = xstrdup(str(r->json, "id"));
+    ck_assert_ptr_null(json_object_get(r->json, "password"));
+    th_resp_free(r);
+    ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM users WHERE id = $1 AND password_hash"
+                                    " IS NULL", id, NULL),
+                     1);
+    /* A PUT that only sends a password changes nothing: same version. */
+    r = th_scim(s->port, org.token, "PUT", th_fmt("/scim/v2/Users/%s", id), body);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(str(r->json, "meta.version"), "W/\"1\"");
+    th_resp_free(r);
+    ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM users WHERE id = $1 AND password_hash"
+                                    " IS NULL", id, NULL),
+                     1);
+    free(id);
+    ck_assert_int_eq(th_server_stop(s), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("users");
@@ -560,6 +588,7 @@ int main(void)
     tcase_add_test(tc, test_isolation_between_organizations);
     tcase_add_test(tc, test_discovery);
     tcase_add_test(tc, test_concurrent_creates_grouped_and_exact);
+    tcase_add_test(tc, test_passwords_discarded_when_not_stored);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
