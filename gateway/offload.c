@@ -142,9 +142,9 @@ struct offload *offload_create(struct event_base *base, int threads)
     return o;
 }
 
-void offload_free(struct offload *o)
+void offload_stop(struct offload *o)
 {
-    if (!o)
+    if (!o || o->stopped)
         return;
     o->stopped = true;
     if (o->nthreads) {
@@ -156,6 +156,15 @@ void offload_free(struct offload *o)
             pthread_join(o->threads[i], NULL);
         while (o->pending > 0)
             collect(o);
+    }
+}
+
+void offload_free(struct offload *o)
+{
+    if (!o)
+        return;
+    offload_stop(o);
+    if (o->nthreads) {
         event_free(o->ev);
         close(o->efd);
         pthread_cond_destroy(&o->wake);

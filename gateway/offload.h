@@ -13,8 +13,10 @@ struct offload;
 
 /* threads == 0: work and done run inline, from offload_run. */
 struct offload *offload_create(struct event_base *base, int threads);
-/* Finishes the jobs already queued (their done callbacks run), stops the
- * threads and frees. NULL is fine. */
+/* Finishes the jobs already queued (their done callbacks run) and stops the
+ * threads; jobs offered afterwards run inline. NULL is fine. */
+void offload_stop(struct offload *o);
+/* Stops (if not yet) and frees. NULL is fine. */
 void offload_free(struct offload *o);
 void offload_run(struct offload *o, void (*work)(void *arg), void (*done)(void *arg), void *arg);
 

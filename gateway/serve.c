@@ -184,7 +184,7 @@ static void setup_common(struct process *p, const struct config *cfg, const char
 static void teardown(struct process *p)
 {
     log_batch(NULL);
-    offload_free(p->gw.offload); /* first: what finishes there may still query */
+    offload_stop(p->gw.offload); /* first: what finishes there may still query */
     worker_free(p->worker);
     ratelimit_gate_free(p->gw.gate);
     pg_pool_free(p->gw.pool);
@@ -197,6 +197,7 @@ static void teardown(struct process *p)
     event_free(p->sigint);
     event_free(p->sighup);
     event_free(p->ready_timer);
+    offload_free(p->gw.offload); /* last: callbacks of failed queries may still use it */
     event_base_free(p->gw.base);
     libevent_global_shutdown();
 }

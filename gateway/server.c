@@ -187,11 +187,15 @@ void server_free(struct server *s)
 {
     if (!s)
         return;
+    /* Freeing the connections runs their close callbacks, which report
+     * replies as done: nothing may be drained any more by then. */
+    s->drained = NULL;
+    s->draining = false;
+    evhttp_free(s->http);
     if (s->drain_timer)
         event_free(s->drain_timer);
     if (s->drain_check)
         event_free(s->drain_check);
-    evhttp_free(s->http);
     SSL_CTX_free(s->tls);
     free(s);
 }

@@ -74,6 +74,7 @@ struct pg_conn {
     struct evdns_getaddrinfo_request *dns_req; /* lookup in flight */
     char hostaddr[INET6_ADDRSTRLEN]; /* the address it resolved to */
     struct hmap *prepared;           /* statement text -> struct prepared (this session) */
+    int nbuilt;                      /* entries for built (copied) statement texts */
     unsigned next_name;              /* for naming prepared statements */
 };
 
@@ -81,9 +82,13 @@ struct pg_conn {
 struct prepared {
     char name[16];
     bool ready; /* the server confirmed the Parse */
+    bool built; /* counted in nbuilt */
 };
 
-enum { MAX_PREPARED = 512 }; /* distinct statements kept per session */
+/* Distinct statements kept per session. Statements whose text is built per
+ * request (compiled filters) may take only half, so a client with many
+ * filter shapes cannot crowd out the fixed statements. */
+enum { MAX_PREPARED = 256, MAX_PREPARED_BUILT = MAX_PREPARED / 2 };
 
 static void start_connect(struct pg_conn *c);
 static void reset(struct pg_conn *c, enum pg_status st, const char *why);
@@ -246,6 +251,7 @@ static void forget_prepared(struct pg_conn *c)
     hmap_each(c->prepared, free_prepared, NULL);
     hmap_free(c->prepared);
     c->prepared = NULL;
+    c->nbuilt = 0;
 }
 
 static void reset(struct pg_conn *c, enum pg_status st, const char *why)
@@ -465,37 +471,52 @@ static void arm_head_timer(struct pg_conn *c)
 }
 
 /* The prepared statement to run s with, or NULL to send it unnamed. Sets
- * s->await_prepare when this segment must prepare it first. */
+ * s->await_prepare when this segment must prepare it first, and records the
+ * name s runs as. */
 static struct prepared *prepared_for(struct pg_conn *c, const struct pg_query *q,
                                      struct pg_stmt *s)
 {
     s->await_prepare = false;
+    s->prep_name[0] = '\0';
     if (!c->opts.prepare || q->internal || q->unprepared)
         return NULL;
     if (!c->prepared)
         c->prepared = hmap_create();
     struct prepared *p = hmap_get(c->prepared, s->sql);
-    if (p)
-        return p->ready ? p : NULL;
-    if (hmap_count(c->prepared) >= MAX_PREPARED)
-        return NULL;
-    p = xcalloc(1, sizeof *p);
-    snprintf(p->name, sizeof p->name, "sg%u", c->next_name++);
-    hmap_put(c->prepared, s->sql, p);
-    s->await_prepare = true;
+    if (p) {
+        if (!p->ready)
+            return NULL;
+    } else {
+        if (hmap_count(c->prepared) >= MAX_PREPARED ||
+            (s->sql_owned && c->nbuilt >= MAX_PREPARED_BUILT))
+            return NULL;
+        p = xcalloc(1, sizeof *p);
+        snprintf(p->name, sizeof p->name, "sg%u", c->next_name++);
+        p->built = s->sql_owned;
+        c->nbuilt += p->built;
+        hmap_put(c->prepared, s->sql, p);
+        s->await_prepare = true;
+    }
+    memcpy(s->prep_name, p->name, sizeof s->prep_name);
     return p;
 }
 
-/* The outcome of a Parse sent for s: keep the name if it worked. */
+/* What a result says about the prepared statement s ran as: its Parse
+ * worked (ok), or the name is unusable (a failed or skipped Parse, a plan
+ * whose result type changed, a name the server no longer has) and the text
+ * is prepared afresh under a new name next time. An entry that has been
+ * replaced meanwhile is left alone. */
 static void prepared_result(struct pg_conn *c, const struct pg_stmt *s, bool ok)
 {
-    struct prepared *p = c->prepared ? hmap_get(c->prepared, s->sql) : NULL;
-    if (!p)
+    struct prepared *p = c->prepared && s->prep_name[0] ? hmap_get(c->prepared, s->sql) : NULL;
+    if (!p || strcmp(p->name, s->prep_name) != 0)
         return;
-    if (ok)
+    if (ok) {
         p->ready = true;
-    else
-        free(hmap_del(c->prepared, s->sql));
+        return;
+    }
+    c->nbuilt -= p->built;
+    free(hmap_del(c->prepared, s->sql));
 }
 
 static bool write_query(struct pg_conn *c, struct pg_query *q)
@@ -624,9 +645,10 @@ static int collect_results(struct pg_conn *c)
             break;
         default: {
             /* A schema change under a prepared statement ("cached plan must
-             * not change result type"): prepare it afresh next time. */
+             * not change result type", 0A000) or a name the server lost
+             * (26000, e.g. DISCARD ALL from a pooler): prepare it afresh. */
             const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-            if (s && state && strcmp(state, "0A000") == 0)
+            if (s && state && (strcmp(state, "0A000") == 0 || strcmp(state, "26000") == 0))
                 prepared_result(c, s, false);
             pg_query_take_result(q, res);
             break;

@@ -19,6 +19,7 @@ struct pg_stmt {
     char **params;    /* owned values; NULL entries bind SQL NULL */
     int *lengths;     /* byte lengths of params */
     bool await_prepare; /* its Parse was sent in this segment: one more result first */
+    char prep_name[16]; /* the prepared statement it ran as, or "" (unnamed) */
 };
 
 struct pg_query {

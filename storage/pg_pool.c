@@ -106,7 +106,7 @@ static void send_notify(struct pg_pool *pool, const char *channel)
     if (pool->closing)
         return;
     bool tracked = !pool->notify_channel;
-    if (!tracked && (!pool->notify_next || pool->notify_next == channel)) {
+    if (!tracked && (!pool->notify_next || strcmp(pool->notify_next, channel) == 0)) {
         /* One queued notification is enough: listeners read everything
          * committed when they wake. */
         pool->notify_next = channel;

@@ -198,6 +198,33 @@ START_TEST(test_schema_change_under_prepared)
 }
 END_TEST
 
+START_TEST(test_lost_names_prepared_again)
+{
+    start_pool(true, false);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(run1("SELECT 7 * $1::int", "6").value, 42);
+    /* What a session-mode pooler's DISCARD ALL does to the session. */
+    struct outcome o = {0};
+    struct pg_query *q = pg_query_new();
+    pg_query_sql(q, "DEALLOCATE ALL");
+    pg_query_set_unprepared(q);
+    pg_pool_submit(pool, q, on_done, &o);
+    wait_all(&o, 1);
+    ck_assert_int_eq(o.status, PG_OK);
+    ck_assert_int_le(prepared_count(), 1); /* the counting statement itself */
+    /* At most one failure naming the lost statement, then it runs again. */
+    o = run1("SELECT 7 * $1::int", "6");
+    if (o.status != PG_OK) {
+        ck_assert_str_eq(o.sqlstate, "26000");
+        o = run1("SELECT 7 * $1::int", "6");
+    }
+    ck_assert_int_eq(o.status, PG_OK);
+    ck_assert_int_eq(o.value, 42);
+    ck_assert_int_eq(run1("SELECT 7 * $1::int", "6").value, 42);
+    teardown();
+}
+END_TEST
+
 START_TEST(test_group_commit_isolates_failure)
 {
     start_pool(true, true);
@@ -299,6 +326,7 @@ int main(void)
     tcase_add_test(tc, test_failed_parse_leaves_no_name);
     tcase_add_test(tc, test_aborted_segment_prepares_again);
     tcase_add_test(tc, test_schema_change_under_prepared);
+    tcase_add_test(tc, test_lost_names_prepared_again);
     tcase_add_test(tc, test_group_commit_isolates_failure);
     tcase_add_test(tc, test_notify_after_commit_coalesced);
     suite_add_tcase(s, tc);
