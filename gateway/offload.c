@@ -21,6 +21,8 @@
 
 #include "util.h"
 
+#define MAX_QUEUED 1024 /* jobs queued or running at most */
+
 struct job {
     void (*work)(void *);
     void (*done)(void *);
@@ -176,7 +178,9 @@ void offload_free(struct offload *o)
 
 void offload_run(struct offload *o, void (*work)(void *arg), void (*done)(void *arg), void *arg)
 {
-    if (!o->nthreads || o->stopped) {
+    /* Past MAX_QUEUED the loop does the work itself: a burst slows down
+     * instead of queueing without bound, and a stop never waits long. */
+    if (!o->nthreads || o->stopped || o->pending >= MAX_QUEUED) {
         work(arg);
         done(arg);
         return;

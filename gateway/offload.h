@@ -11,7 +11,8 @@
 struct event_base;
 struct offload;
 
-/* threads == 0: work and done run inline, from offload_run. */
+/* threads == 0: work and done run inline, from offload_run (as they do
+ * while 1,024 jobs are already queued, and after offload_stop). */
 struct offload *offload_create(struct event_base *base, int threads);
 /* Finishes the jobs already queued (their done callbacks run) and stops the
  * threads; jobs offered afterwards run inline. NULL is fine. */

@@ -75,6 +75,26 @@ START_TEST(test_free_finishes_queue)
 }
 END_TEST
 
+START_TEST(test_bounded_queue)
+{
+    /* Jobs count until their done callback ran on the loop: without running
+     * it, everything past 1,024 is done inline, at once. */
+    struct event_base *base = event_base_new();
+    struct offload *o = offload_create(base, 1);
+    enum { MANY = 1100 };
+    static struct job_state jobs[MANY];
+    ndone = 0;
+    for (int i = 0; i < MANY; i++)
+        offload_run(o, work, done, &jobs[i]);
+    ck_assert_int_eq(ndone, MANY - 1024);
+    for (int i = 1024; i < MANY; i++)
+        ck_assert(pthread_equal(jobs[i].worked_on, pthread_self()));
+    offload_free(o);
+    ck_assert_int_eq(ndone, MANY);
+    event_base_free(base);
+}
+END_TEST
+
 START_TEST(test_inline)
 {
     struct event_base *base = event_base_new();
@@ -95,6 +115,7 @@ int main(void)
     TCase *tc = tcase_create("offload");
     tcase_add_test(tc, test_threads);
     tcase_add_test(tc, test_free_finishes_queue);
+    tcase_add_test(tc, test_bounded_queue);
     tcase_add_test(tc, test_inline);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
