@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -152,9 +153,46 @@ static void on_batch(evutil_socket_t fd, short what, void *arg)
     log_flush();
 }
 
+/* A crash writes what is collected (best effort: only write(2)), then hands
+ * the signal to whoever handled it before (a sanitizer, or the default). */
+static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
+static struct sigaction crash_previous[ARRAY_LEN(crash_signals)];
+static bool crash_handlers;
+
+static void on_crash(int sig)
+{
+    if (batched.s && batched.len) {
+        ssize_t w = write(STDERR_FILENO, batched.s, batched.len);
+        (void)w;
+        batched.len = 0;
+    }
+    for (size_t i = 0; i < ARRAY_LEN(crash_signals); i++)
+        if (crash_signals[i] == sig)
+            sigaction(sig, &crash_previous[i], NULL);
+    raise(sig);
+}
+
+static void crash_handlers_set(bool on)
+{
+    if (on == crash_handlers)
+        return;
+    for (size_t i = 0; i < ARRAY_LEN(crash_signals); i++) {
+        if (on) {
+            struct sigaction sa = {.sa_handler = on_crash};
+            sigemptyset(&sa.sa_mask);
+            sa.sa_flags = SA_RESETHAND;
+            sigaction(crash_signals[i], &sa, &crash_previous[i]);
+        } else {
+            sigaction(crash_signals[i], &crash_previous[i], NULL);
+        }
+    }
+    crash_handlers = on;
+}
+
 void log_batch(struct event_base *base)
 {
     log_flush();
+    crash_handlers_set(base != NULL);
     if (batch_ev) {
         event_free(batch_ev);
         batch_ev = NULL;
