@@ -192,6 +192,7 @@ struct user_op {
     int tries;
     char *password;            /* a new clear password from the body, wiped on free */
     int password_differs;      /* password_changed's answer: -1 not known yet */
+    char *new_password_hash;   /* an update's new hash, made on a hashing thread */
     json_t *member_groups;     /* DELETE: [{"id","name"}] of the groups it was in */
     struct mapping_handle *mh; /* the organization's attribute mapping */
     void (*after_mapping)(struct request *req);
@@ -252,6 +253,7 @@ static void op_free(void *p)
     scim_projection_free(op->proj);
     scim_list_params_clear(&op->list);
     wipe_password(op);
+    free(op->new_password_hash);
     json_decref(op->member_groups);
     mapping_handle_release(op->mh);
     free(op);
@@ -546,9 +548,8 @@ static bool compute(struct request *req, enum update_kind kind)
         n->updated_ms = op->old.updated_ms + 1;
     n->deleted_ms = n->active ? 0 : (op->old.active ? n->updated_ms : op->old.deleted_ms);
     n->groups = json_incref(op->old.groups);
-    if (password_changed(op))
-        n->password_hash = password_hash(op->password);
-    else if (op->old.password_hash)
+    /* A new password replaces this in update_hashed, once compared and hashed. */
+    if (op->old.password_hash)
         n->password_hash = xstrdup(op->old.password_hash);
     return true;
 }
@@ -637,6 +638,10 @@ static void write_update(struct request *req)
     pg_pool_submit_write(req->gw->pool, q, written, req);
 }
 
+static void compare_password(void *arg);
+static void update_hashed(void *arg);
+static void update_apply(struct request *req);
+
 static void update_read(struct pg_query *q, void *arg)
 {
     struct request *req = arg;
@@ -650,6 +655,40 @@ static void update_read(struct pg_query *q, void *arg)
     enum update_kind kind = req->method == EVHTTP_REQ_PUT ? UPDATE_PUT : UPDATE_PATCH;
     if (!compute(req, kind))
         return;
+    if (op->password)
+        offload_run(req->gw->offload, compare_password, update_hashed, req);
+    else
+        update_apply(req);
+}
+
+/* On a hashing thread: compares the body's password with the stored hash and
+ * hashes it when it differs. Touches only op's password fields, which the loop
+ * leaves alone until update_hashed runs. */
+static void compare_password(void *arg)
+{
+    struct request *req = arg;
+    struct user_op *op = req->ctx;
+    free(op->new_password_hash);
+    op->new_password_hash = NULL;
+    if (password_changed(op))
+        op->new_password_hash = password_hash(op->password);
+}
+
+static void update_hashed(void *arg)
+{
+    struct request *req = arg;
+    struct user_op *op = req->ctx;
+    if (op->new_password_hash) {
+        free(op->new.password_hash);
+        op->new.password_hash = op->new_password_hash;
+        op->new_password_hash = NULL;
+    }
+    update_apply(req);
+}
+
+static void update_apply(struct request *req)
+{
+    struct user_op *op = req->ctx;
     if (unchanged(op)) {
         reply_user(req, 200, &op->old, op->proj);
         return;

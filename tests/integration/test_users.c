@@ -543,6 +543,37 @@ START_TEST(test_concurrent_creates_grouped_and_exact)
 }
 END_TEST
 
+START_TEST(test_password_change_by_patch)
+{
+    char *id = create("pwchange@example.com", "\"password\":\"first-Secret1\"");
+    PGresult *res = th_sql(db, "SELECT password_hash FROM users WHERE id = $1", id, NULL);
+    char *hash1 = xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    static const char same[] =
+        "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
+        "\"Operations\":[{\"op\":\"replace\",\"path\":\"password\",\"value\":\"first-Secret1\"}]}";
+    static const char changed[] =
+        "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
+        "\"Operations\":[{\"op\":\"replace\",\"path\":\"password\",\"value\":\"second-Secret2\"}]}";
+    /* The same password again changes nothing. */
+    struct th_resp *r = scim("PATCH", th_fmt("/scim/v2/Users/%s", id), same);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(str(r->json, "meta.version"), "W/\"1\"");
+    th_resp_free(r);
+    /* A new one is hashed anew (new salt) and is a new version. */
+    r = scim("PATCH", th_fmt("/scim/v2/Users/%s", id), changed);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(str(r->json, "meta.version"), "W/\"2\"");
+    th_resp_free(r);
+    ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM users WHERE id = $1 AND password_hash"
+                                    " LIKE 'pbkdf2-sha256$%' AND password_hash <> $2",
+                                id, hash1, NULL),
+                     1);
+    free(hash1);
+    free(id);
+}
+END_TEST
+
 START_TEST(test_passwords_discarded_when_not_stored)
 {
     const char *env[] = {"SCIMGATE_STORE_PASSWORDS=false", NULL};
@@ -588,6 +619,7 @@ int main(void)
     tcase_add_test(tc, test_isolation_between_organizations);
     tcase_add_test(tc, test_discovery);
     tcase_add_test(tc, test_concurrent_creates_grouped_and_exact);
+    tcase_add_test(tc, test_password_change_by_patch);
     tcase_add_test(tc, test_passwords_discarded_when_not_stored);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
